@@ -1,0 +1,439 @@
+/*
+ * madoctl — the field technician's command line.  Talks to madoguchid over
+ * its control socket (core/ctl.h); `config check` works without a daemon.
+ * Exit codes: 0 done, 1 failed (daemon said no, daemon unreachable, bad
+ * config), 2 usage error.  Every failure is one line on stderr.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "plugin_host.h"
+#include "version.h"
+
+#define DEFAULT_SOCKET "/run/madoguchi/ctl.sock"
+
+struct opts {
+  const char *socket;
+  const char *printer; /* print test --printer NAME */
+  int json;
+};
+
+struct command {
+  const char *name;
+  const char *args;  /* for usage */
+  const char *help;
+  int nargs;
+  int (*run)(const struct opts *o, char **argv);
+};
+
+static int cmd_status(const struct opts *o, char **argv);
+static int cmd_plugins(const struct opts *o, char **argv);
+static int cmd_devices(const struct opts *o, char **argv);
+static int cmd_config_check(const struct opts *o, char **argv);
+static int cmd_log_level(const struct opts *o, char **argv);
+static int cmd_reload(const struct opts *o, char **argv);
+static int cmd_print_test(const struct opts *o, char **argv);
+
+static const struct command commands[] = {
+    {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
+     cmd_status},
+    {"plugins", "", "device plugins loaded, with their ABI and version", 0,
+     cmd_plugins},
+    {"devices", "", "configured devices, their counters and state", 0, cmd_devices},
+    {"config check", "FILE",
+     "check a configuration file, plugins' keys included (no daemon needed)", 1,
+     cmd_config_check},
+    {"log-level", "LEVEL",
+     "set the log level (error, warning, notice, info, debug) until reload", 1,
+     cmd_log_level},
+    {"reload", "", "re-read the configuration file (like SIGHUP)", 0, cmd_reload},
+    {"print test", "--printer NAME",
+     "print a test page naming this box and the printer", 0, cmd_print_test},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: madoctl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+             "commands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-20s %s\n",
+            commands[i].args[0] ? commands[i].name : commands[i].name,
+            commands[i].help);
+  fprintf(f, "\noptions:\n"
+             "  --socket PATH  control socket (default %s, or $MADOCTL_SOCKET)\n"
+             "  --json         print the answer as JSON\n"
+             "  --help         this text; `madoctl COMMAND --help` for one "
+             "command\n"
+             "  --version      print the version\n",
+          DEFAULT_SOCKET);
+}
+
+static void command_usage(const struct command *c, FILE *f) {
+  fprintf(f, "usage: madoctl [--socket PATH] [--json] %s%s%s\n\n%s\n", c->name,
+          c->args[0] ? " " : "", c->args, c->help);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Talking to the daemon                                                   */
+
+/* Send one request and return the parsed "result" (*doc owns it). */
+static int call(const struct opts *o, const char *cmd, const char *arg,
+                struct mg_json **doc, const struct mg_json **result) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  struct mg_buf req, resp;
+  struct mg_jw w;
+  struct mg_json_error jerr;
+  char chunk[4096];
+  int fd = -1, rc = 1;
+  ssize_t n;
+
+  *doc = NULL;
+  mg_buf_init(&req);
+  mg_buf_init(&resp);
+  if (strlen(o->socket) >= sizeof(sa.sun_path)) {
+    fprintf(stderr, "madoctl: socket path too long: %s\n", o->socket);
+    goto out;
+  }
+  strcpy(sa.sun_path, o->socket);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    fprintf(stderr, "madoctl: cannot reach madoguchid at %s: %s (is it running?)\n",
+            o->socket, strerror(errno));
+    goto out;
+  }
+  mg_jw_init(&w, &req);
+  mg_jw_obj(&w);
+  mg_jw_kstr(&w, "cmd", cmd);
+  mg_jw_key(&w, "args");
+  mg_jw_arr(&w);
+  if (arg)
+    mg_jw_str(&w, arg);
+  mg_jw_arr_end(&w);
+  mg_jw_obj_end(&w);
+  mg_buf_putc(&req, '\n');
+  if (req.oom || write(fd, req.data, req.len) != (ssize_t)req.len) {
+    fprintf(stderr, "madoctl: cannot send to %s: %s\n", o->socket, strerror(errno));
+    goto out;
+  }
+  while ((n = read(fd, chunk, sizeof(chunk))) > 0 && resp.len < (16u << 20))
+    mg_buf_append(&resp, chunk, (size_t)n);
+  if (n < 0 || resp.oom || resp.len == 0) {
+    fprintf(stderr, "madoctl: madoguchid closed the connection without an answer\n");
+    goto out;
+  }
+  if (mg_json_parse(resp.data, resp.len, NULL, doc, &jerr)) {
+    fprintf(stderr, "madoctl: unreadable answer from madoguchid: %s\n", jerr.msg);
+    goto out;
+  }
+  if (mg_json_get_bool(*doc, "ok") != 1) {
+    const struct mg_json *e = mg_json_get(*doc, "error");
+    fprintf(stderr, "madoctl: %s: %s\n", cmd,
+            mg_json_get_str(e, "message") ? mg_json_get_str(e, "message")
+                                          : "the daemon refused");
+    goto out;
+  }
+  *result = mg_json_get(*doc, "result");
+  rc = *result ? 0 : 1;
+out:
+  if (fd >= 0)
+    close(fd);
+  mg_buf_free(&req);
+  mg_buf_free(&resp);
+  return rc;
+}
+
+/* Print a JSON value compactly (for --json). */
+static void print_json(const struct mg_json *v, struct mg_jw *w) {
+  switch (v->type) {
+  case MG_JSON_NULL: mg_jw_null(w); break;
+  case MG_JSON_FALSE: mg_jw_bool(w, 0); break;
+  case MG_JSON_TRUE: mg_jw_bool(w, 1); break;
+  case MG_JSON_NUMBER:
+    if (v->u.num.is_int)
+      mg_jw_int(w, v->u.num.i);
+    else
+      mg_jw_double(w, v->u.num.d);
+    break;
+  case MG_JSON_STRING: mg_jw_strn(w, v->u.str.s, v->u.str.len); break;
+  case MG_JSON_ARRAY:
+    mg_jw_arr(w);
+    for (size_t i = 0; i < v->u.arr.n; i++)
+      print_json(v->u.arr.items[i], w);
+    mg_jw_arr_end(w);
+    break;
+  case MG_JSON_OBJECT:
+    mg_jw_obj(w);
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+      mg_jw_key(w, v->u.obj.members[i].key);
+      print_json(v->u.obj.members[i].value, w);
+    }
+    mg_jw_obj_end(w);
+    break;
+  }
+}
+
+static void emit_json(const struct mg_json *v) {
+  struct mg_buf b;
+  struct mg_jw w;
+  mg_buf_init(&b);
+  mg_jw_init(&w, &b);
+  print_json(v, &w);
+  printf("%s\n", b.data ? b.data : "null");
+  mg_buf_free(&b);
+}
+
+static const char *str_or(const struct mg_json *o, const char *k, const char *dflt) {
+  const char *s = mg_json_get_str(o, k);
+  return s ? s : dflt;
+}
+
+static long long int_or(const struct mg_json *o, const char *k) {
+  int64_t v = 0;
+  mg_json_get_int(o, k, &v);
+  return (long long)v;
+}
+
+/* Run a command whose answer needs no arguments and a custom printer. */
+static int simple(const struct opts *o, const char *cmd, const char *arg,
+                  void (*human)(const struct mg_json *r)) {
+  struct mg_json *doc = NULL;
+  const struct mg_json *r = NULL;
+  int rc = call(o, cmd, arg, &doc, &r);
+  if (!rc) {
+    if (o->json)
+      emit_json(r);
+    else
+      human(r);
+  }
+  mg_json_free(doc);
+  return rc;
+}
+
+static void human_status(const struct mg_json *r) {
+  const struct mg_json *http = mg_json_get(r, "http");
+  const struct mg_json *st = mg_json_get(r, "store");
+  const struct mg_json *pl = mg_json_get(r, "plugins");
+  long long up = int_or(r, "uptime_s");
+  printf("madoguchid %s (pid %lld) %s, up %lldd %02lld:%02lld:%02lld\n",
+         str_or(r, "version", "?"), int_or(r, "pid"), str_or(r, "state", "?"),
+         up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+  printf("box:        %s\n", str_or(r, "box_id", "?"));
+  printf("config:     %s\n", str_or(r, "config", "?"));
+  printf("listen:     %s (port %lld), %lld WebSocket client(s)\n",
+         str_or(http, "listen", "?"), int_or(http, "port"),
+         int_or(http, "websocket_clients"));
+  printf("tls:        %s\n            SHA-256 %s\n", str_or(http, "tls_cert", "?"),
+         str_or(http, "tls_fingerprint_sha256", "?"));
+  printf("database:   %s/madoguchi.db (schema %lld of %lld)\n",
+         str_or(st, "state_dir", "?"), int_or(st, "schema"),
+         int_or(st, "schema_latest"));
+  printf("plugins:    %lld loaded, %lld device(s) failed\n", int_or(pl, "loaded"),
+         int_or(pl, "failed_devices"));
+  printf("pack:       %s\n", str_or(mg_json_get(r, "pack"), "state", "?"));
+  printf("log level:  %s\n", str_or(r, "log_level", "?"));
+  if (mg_json_get_bool(r, "previous_run_clean") == 0)
+    printf("warning:    the previous run did not stop cleanly\n");
+}
+
+static void human_plugins(const struct mg_json *r) {
+  if (!r || r->type != MG_JSON_ARRAY || r->u.arr.n == 0) {
+    printf("no plugins loaded\n");
+    return;
+  }
+  printf("%-16s %-10s %-14s %-6s %s\n", "NAME", "VERSION", "KIND", "ABI", "FILE");
+  for (size_t i = 0; i < r->u.arr.n; i++) {
+    const struct mg_json *p = r->u.arr.items[i];
+    printf("%-16s %-10s %-14s %-6s %s\n", str_or(p, "name", "?"),
+           str_or(p, "version", "?"), str_or(p, "kind", "?"), str_or(p, "abi", "?"),
+           str_or(p, "path", "?"));
+  }
+}
+
+static void human_devices(const struct mg_json *r) {
+  if (!r || r->type != MG_JSON_ARRAY || r->u.arr.n == 0) {
+    printf("no devices configured\n");
+    return;
+  }
+  printf("%-16s %-9s %-14s %-10s %s\n", "ID", "TYPE", "PLUGIN", "STATE", "COUNTERS");
+  for (size_t i = 0; i < r->u.arr.n; i++) {
+    const struct mg_json *d = r->u.arr.items[i];
+    const struct mg_json *cs = mg_json_get(d, "counters");
+    char counters[256] = "";
+    for (size_t k = 0; cs && cs->type == MG_JSON_ARRAY && k < cs->u.arr.n; k++) {
+      const struct mg_json *s = cs->u.arr.items[k];
+      if (s->type == MG_JSON_STRING) {
+        size_t len = strlen(counters);
+        snprintf(counters + len, sizeof(counters) - len, "%s%s", k ? "," : "",
+                 s->u.str.s);
+      }
+    }
+    printf("%-16s %-9s %-14s %-10s %s\n", str_or(d, "id", "?"), str_or(d, "type", "?"),
+           str_or(d, "plugin", "?"), str_or(d, "state", "?"), counters);
+    if (mg_json_get_str(d, "error"))
+      printf("  error: %s\n", mg_json_get_str(d, "error"));
+  }
+}
+
+static void human_log_level(const struct mg_json *r) {
+  printf("log level: %s\n", str_or(r, "log_level", "?"));
+}
+
+static void human_reload(const struct mg_json *r) {
+  printf("configuration reloaded (log level %s)\n", str_or(r, "log_level", "?"));
+}
+
+static int cmd_status(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "status", NULL, human_status);
+}
+static int cmd_plugins(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "plugins", NULL, human_plugins);
+}
+static int cmd_devices(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "devices", NULL, human_devices);
+}
+static int cmd_log_level(const struct opts *o, char **argv) {
+  if (mg_log_level_parse(argv[0]) < 0) {
+    fprintf(stderr, "madoctl: log-level: \"%s\" is not one of error, warning, "
+                    "notice, info, debug\n", argv[0]);
+    return 2;
+  }
+  return simple(o, "log-level", argv[0], human_log_level);
+}
+static int cmd_reload(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "reload", NULL, human_reload);
+}
+
+static void human_print(const struct mg_json *r) {
+  (void)r;
+  printf("test page sent\n");
+}
+
+static int cmd_print_test(const struct opts *o, char **argv) {
+  (void)argv;
+  if (!o->printer) {
+    fprintf(stderr, "madoctl: print test needs --printer NAME (see madoctl devices)\n");
+    return 2;
+  }
+  return simple(o, "print-test", o->printer, human_print);
+}
+
+static int cmd_config_check(const struct opts *o, char **argv) {
+  struct mg_config *cfg = NULL;
+  struct mg_plugin_host *h = NULL;
+  struct mg_err err = {{0}};
+  int rc = mg_config_load(argv[0], &cfg, &err);
+  if (!rc && !(rc = mg_plugin_host_create(NULL, cfg->plugin_dir, NULL, NULL, &h)))
+    rc = mg_plugin_host_configure(h, cfg, &err);
+  if (rc) {
+    fprintf(stderr, "madoctl: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+    if (o->json) {
+      struct mg_buf b;
+      mg_buf_init(&b);
+      mg_buf_puts(&b, "{\"valid\":false,\"error\":");
+      mg_json_escape(&b, err.msg, strlen(err.msg));
+      mg_buf_puts(&b, "}");
+      printf("%s\n", b.data ? b.data : "");
+      mg_buf_free(&b);
+    }
+  } else if (o->json) {
+    printf("{\"valid\":true,\"devices\":%zu}\n", cfg->n_devices);
+  } else {
+    printf("%s: OK (%zu device section(s))\n", argv[0], cfg->n_devices);
+  }
+  mg_plugin_host_destroy(h);
+  mg_config_free(cfg);
+  return rc ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  struct opts o = {getenv("MADOCTL_SOCKET"), NULL, 0};
+  char *words[8];
+  int nw = 0, help = 0;
+
+  if (!o.socket || !*o.socket)
+    o.socket = DEFAULT_SOCKET;
+  mg_log_init();
+  mg_log_set_level(MG_LOG_WARNING); /* plugin loading during config check */
+  /* Options may stand anywhere; everything else is the command and args. */
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) {
+      o.json = 1;
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      help = 1;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      printf("madoctl %s\n", MG_VERSION);
+      return 0;
+    } else if (strcmp(argv[i], "--socket") == 0) {
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: --socket needs a path\n");
+        return 2;
+      }
+      o.socket = argv[i];
+    } else if (strcmp(argv[i], "--printer") == 0) {
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: --printer needs a name\n");
+        return 2;
+      }
+      o.printer = argv[i];
+    } else if (strncmp(argv[i], "--socket=", 9) == 0) {
+      o.socket = argv[i] + 9;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "madoctl: unknown option %s (see madoctl --help)\n", argv[i]);
+      return 2;
+    } else if (nw < 8) {
+      words[nw++] = argv[i];
+    } else {
+      fprintf(stderr, "madoctl: too many arguments\n");
+      return 2;
+    }
+  }
+  if (nw == 0) {
+    usage(help ? stdout : stderr);
+    return help ? 0 : 2;
+  }
+  /* Match the longest command name made of the leading words. */
+  for (size_t i = 0; i < N_COMMANDS; i++) {
+    const struct command *c = &commands[i];
+    int used = 1;
+    char joined[64];
+    snprintf(joined, sizeof(joined), "%s", words[0]);
+    if (strchr(c->name, ' ') && nw >= 2)
+      snprintf(joined, sizeof(joined), "%s %s", words[0], words[1]), used = 2;
+    if (strcmp(joined, c->name) != 0)
+      continue;
+    if (help) {
+      command_usage(c, stdout);
+      return 0;
+    }
+    if (nw - used != c->nargs) {
+      fprintf(stderr, "madoctl: %s takes %s\n", c->name,
+              c->nargs ? c->args : "no arguments");
+      return 2;
+    }
+    return c->run(&o, words + used);
+  }
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strchr(commands[i].name, ' ') &&
+        strncmp(commands[i].name, words[0], strlen(words[0])) == 0 &&
+        commands[i].name[strlen(words[0])] == ' ') {
+      fprintf(stderr, "madoctl: '%s' needs a subcommand (see madoctl --help)\n",
+              words[0]);
+      return 2;
+    }
+  fprintf(stderr, "madoctl: unknown command '%s' (see madoctl --help)\n", words[0]);
+  return 2;
+}

@@ -1,0 +1,389 @@
+/*
+ * daemon.c — start-up order, signals, systemd notification, the control
+ * commands, and a graceful stop.
+ *
+ * Start: directories -> plugins configured (dlopen + config tables) ->
+ * database opened and migrated -> TLS material -> HTTPS listener -> control
+ * socket -> devices started -> READY=1.  Anything failing before READY is
+ * reported and the process exits non-zero with nothing left running.
+ *
+ * Stop (SIGTERM/SIGINT): STOPPING=1 -> HTTP drains (new requests 503,
+ * requests in flight finish up to drain_timeout) and lws tears down ->
+ * devices stop -> control socket closes -> our handles close -> the loop
+ * ends -> plugins unloaded, database marked clean and closed -> exit 0.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sdnotify.h"
+#include "tls.h"
+#include "version.h"
+
+/* mkdir -p with a mode for the directories we create. */
+static int mkdirs(const char *path, mode_t mode) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+    return -ENAMETOOLONG;
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+      return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Events from devices go to the tablets.                                  */
+
+static void on_plugin_event(void *ud, const char *instance_id,
+                            const char *const *counters, const char *topic,
+                            const char *json) {
+  struct mg_daemon *d = ud;
+  struct mg_buf b;
+  struct mg_jw w;
+  if (!d->http)
+    return;
+  mg_buf_init(&b);
+  mg_jw_init(&w, &b);
+  mg_jw_obj(&w);
+  mg_jw_kstr(&w, "topic", topic);
+  mg_jw_kstr(&w, "device", instance_id);
+  mg_jw_key(&w, "counters");
+  mg_jw_arr(&w);
+  for (size_t i = 0; counters && counters[i]; i++)
+    mg_jw_str(&w, counters[i]);
+  mg_jw_arr_end(&w);
+  mg_jw_kraw(&w, "data", json && *json ? json : "null");
+  mg_jw_obj_end(&w);
+  if (!b.oom && !w.bad)
+    mg_http_broadcast(d->http, b.data);
+  mg_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Control commands                                                        */
+
+static void status_json(struct mg_daemon *d, struct mg_jw *w) {
+  char when[32], host[256] = "";
+  struct tm tm;
+  int port = d->http ? mg_http_port(d->http) : -1;
+  gmtime_r(&d->started_at, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  mg_config_listen_split(d->cfg->listen, host, sizeof(host), &port);
+  if (d->http)
+    port = mg_http_port(d->http);
+
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "version", MG_VERSION);
+  mg_jw_kint(w, "pid", (int64_t)getpid());
+  mg_jw_kstr(w, "state", d->stopping ? "stopping" : "running");
+  mg_jw_kstr(w, "box_id", d->box_id);
+  mg_jw_kstr(w, "started_at", when);
+  mg_jw_kint(w, "uptime_s", (int64_t)(time(NULL) - d->started_at));
+  mg_jw_key(w, "ready_ms");
+  mg_jw_double(w, d->ready_ms);
+  mg_jw_kstr(w, "config", d->config_path ? d->config_path : "(built-in demo)");
+  mg_jw_kstr(w, "log_level", mg_log_level_name(mg_log_get_level()));
+  mg_jw_kbool(w, "previous_run_clean", d->prev_clean);
+  mg_jw_key(w, "http");
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "listen", d->cfg->listen);
+  mg_jw_kint(w, "port", port);
+  mg_jw_kint(w, "websocket_clients",
+             d->http ? (int64_t)mg_http_ws_clients(d->http) : 0);
+  mg_jw_kint(w, "requests_in_flight",
+             d->http ? (int64_t)mg_http_inflight(d->http) : 0);
+  mg_jw_kstr(w, "tls_cert", d->cfg->cert);
+  mg_jw_kstr(w, "tls_fingerprint_sha256", d->tls_fingerprint);
+  mg_jw_obj_end(w);
+  mg_jw_key(w, "store");
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "state_dir", d->cfg->state_dir);
+  mg_jw_kint(w, "schema", mg_store_version(d->store));
+  mg_jw_kint(w, "schema_latest", mg_store_latest_version());
+  mg_jw_obj_end(w);
+  mg_jw_key(w, "pack");
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "state", "none");
+  mg_jw_obj_end(w);
+  mg_jw_key(w, "plugins");
+  mg_jw_obj(w);
+  mg_jw_kint(w, "loaded", (int64_t)mg_plugin_host_count_plugins(d->plugins));
+  mg_jw_kint(w, "failed_devices", (int64_t)mg_plugin_host_count_failed(d->plugins));
+  mg_jw_obj_end(w);
+  mg_jw_obj_end(w);
+}
+
+static void reload(struct mg_daemon *d);
+
+/* A device's answer goes back to the waiting madoctl. */
+static void on_device_result(void *ud, int status, const char *json) {
+  struct mg_ctl_call *call = ud;
+  if (status == MG_PLUGIN_OK)
+    mg_ctl_finish(call, 0, json && *json ? json : "{}", NULL);
+  else
+    mg_ctl_finish(call, -EIO, NULL,
+                  status == MG_PLUGIN_RETRY
+                      ? "the device is busy or not ready; try again"
+                      : "the device failed; see `madoctl devices` and the log");
+}
+
+/* The single string argument of a command, or NULL. */
+static const char *one_arg(const struct mg_json *args) {
+  if (!args || args->type != MG_JSON_ARRAY || args->u.arr.n != 1 ||
+      args->u.arr.items[0]->type != MG_JSON_STRING)
+    return NULL;
+  return args->u.arr.items[0]->u.str.s;
+}
+
+int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
+                   const struct mg_json *args, struct mg_jw *w,
+                   struct mg_err *err) {
+  struct mg_daemon *d = ud;
+  if (strcmp(cmd, "print-test") == 0) {
+    const char *id = one_arg(args);
+    if (!id)
+      return mg_err_set(err, -EINVAL, "print-test takes the printer id");
+    int rc = mg_plugin_host_command(d->plugins, id, "test-page", NULL,
+                                    on_device_result, call);
+    if (rc == -ENOENT)
+      return mg_err_set(err, -EINVAL, "no device \"%s\" in the configuration", id);
+    if (rc == -ENODEV)
+      return mg_err_set(err, -ENODEV, "device \"%s\" is not running", id);
+    if (rc)
+      return mg_err_set(err, rc, "cannot send the command: %s", strerror(-rc));
+    return MG_CTL_LATER;
+  }
+  if (strcmp(cmd, "status") == 0) {
+    status_json(d, w);
+  } else if (strcmp(cmd, "plugins") == 0) {
+    mg_plugin_host_plugins_json(d->plugins, w);
+  } else if (strcmp(cmd, "devices") == 0) {
+    mg_plugin_host_devices_json(d->plugins, w);
+  } else if (strcmp(cmd, "log-level") == 0) {
+    int level = one_arg(args) ? mg_log_level_parse(one_arg(args)) : -1;
+    if (level < 0)
+      return mg_err_set(err, -EINVAL,
+                        "log-level takes one of error, warning, notice, info, "
+                        "debug");
+    mg_log_set_level(level);
+    mg_log_notice("daemon", "log level set to %s by madoctl",
+                  mg_log_level_name(level));
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "log_level", mg_log_level_name(level));
+    mg_jw_obj_end(w);
+  } else if (strcmp(cmd, "reload") == 0) {
+    reload(d);
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "log_level", mg_log_level_name(mg_log_get_level()));
+    mg_jw_obj_end(w);
+  } else {
+    return mg_err_set(err, -ENOENT, "unknown command \"%s\"", cmd);
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Signals                                                                 */
+
+/* SIGHUP: read the file again; apply what can change while running and
+ * name what needs a restart.  A bad file changes nothing. */
+static void reload(struct mg_daemon *d) {
+  struct mg_config *cfg = NULL;
+  struct mg_err err = {{0}};
+  if (!d->config_path) {
+    mg_log_notice("daemon", "reload: the built-in demo configuration has no file");
+    return;
+  }
+  mg_sd_notify("RELOADING=1");
+  if (mg_config_load(d->config_path, &cfg, &err)) {
+    mg_log_err("daemon", "reload refused, keeping the running configuration: %s",
+               err.msg);
+    mg_sd_notify("READY=1");
+    return;
+  }
+  mg_log_set_level(cfg->log_level);
+  d->cfg->log_level = cfg->log_level;
+  d->cfg->static_max_age = cfg->static_max_age;
+  mg_http_reload(d->http, d->cfg);
+  if (strcmp(cfg->listen, d->cfg->listen) || strcmp(cfg->state_dir, d->cfg->state_dir) ||
+      strcmp(cfg->cert, d->cfg->cert) || strcmp(cfg->key, d->cfg->key) ||
+      cfg->n_devices != d->cfg->n_devices)
+    mg_log_notice("daemon", "reload: listener, TLS, state or device changes "
+                  "take effect at the next restart");
+  mg_log_notice("daemon", "configuration reloaded (log level %s)",
+                mg_log_level_name(cfg->log_level));
+  mg_config_free(cfg);
+  mg_sd_notify("READY=1");
+}
+
+static void close_cb_noop(uv_handle_t *h) { (void)h; }
+
+/* Close every handle of ours; the loop ends when the last has closed. */
+static void close_ours(void *ud) {
+  struct mg_daemon *d = ud;
+  mg_plugin_host_stop(d->plugins);
+  mg_ctl_stop(d->ctl);
+  d->ctl = NULL;
+  if (d->signals_on) {
+    uv_close((uv_handle_t *)&d->sig_term, close_cb_noop);
+    uv_close((uv_handle_t *)&d->sig_int, close_cb_noop);
+    uv_close((uv_handle_t *)&d->sig_hup, close_cb_noop);
+    d->signals_on = 0;
+  }
+  if (d->watchdog_on) {
+    uv_close((uv_handle_t *)&d->watchdog, close_cb_noop);
+    d->watchdog_on = 0;
+  }
+}
+
+static void begin_stop(struct mg_daemon *d, const char *why) {
+  if (d->stopping)
+    return;
+  d->stopping = 1;
+  mg_log_notice("daemon", "stopping (%s)", why);
+  mg_sd_notify("STOPPING=1");
+  mg_http_stop(d->http, close_ours, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct mg_daemon *d = s->data;
+  if (signum == SIGHUP)
+    reload(d);
+  else
+    begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_watchdog(uv_timer_t *t) {
+  (void)t;
+  mg_sd_notify("WATCHDOG=1");
+}
+
+/* ---------------------------------------------------------------------- */
+
+int mg_daemon_run(struct mg_config *cfg, const char *config_path,
+                  uint64_t start_ns) {
+  struct mg_daemon dd, *d = &dd;
+  struct mg_err err = {{0}};
+  char db[4096], sock[4096], host[256];
+  int port, rc, exit_code = 1, loop_ok = 0;
+
+  memset(d, 0, sizeof(*d));
+  d->cfg = cfg;
+  d->start_ns = start_ns;
+  d->started_at = time(NULL);
+  d->prev_clean = 1;
+  if (config_path && !(d->config_path = strdup(config_path)))
+    goto out;
+  mg_log_set_level(cfg->log_level);
+
+  if ((rc = mkdirs(cfg->state_dir, 0750)) || (rc = mkdirs(cfg->runtime_dir, 0750))) {
+    mg_log_err("daemon", "cannot create %s or %s: %s", cfg->state_dir,
+               cfg->runtime_dir, strerror(-rc));
+    goto out;
+  }
+  if (uv_loop_init(&d->loop) != 0)
+    goto out;
+  loop_ok = 1;
+
+  if ((rc = mg_plugin_host_create(&d->loop, cfg->plugin_dir, on_plugin_event, d,
+                                  &d->plugins)) ||
+      (rc = mg_plugin_host_configure(d->plugins, cfg, &err))) {
+    mg_log_err("daemon", "%s", err.msg[0] ? err.msg : strerror(-rc));
+    goto out;
+  }
+  snprintf(db, sizeof(db), "%s/madoguchi.db", cfg->state_dir);
+  if (mg_store_open(db, &d->store, &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  d->box_id = mg_store_meta_get(d->store, "box_id");
+  if (mg_store_run_begin(d->store, MG_VERSION, &d->run_id, &d->prev_clean) == 0 &&
+      !d->prev_clean)
+    mg_log_warn("daemon", "the previous run did not stop cleanly (crash, kill "
+                "or power loss)");
+
+  mg_config_listen_split(cfg->listen, host, sizeof(host), &port);
+  if (mg_tls_ensure(cfg->cert, cfg->key, host, d->tls_fingerprint,
+                    sizeof(d->tls_fingerprint), &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  if (mg_http_start(&d->loop, cfg, &d->http, &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  if (mg__api_register(d))
+    goto out;
+  snprintf(sock, sizeof(sock), "%s/ctl.sock", cfg->runtime_dir);
+  if (mg_ctl_start(&d->loop, sock, cfg->ctl_group, mg__daemon_ctl, d, &d->ctl,
+                   &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  uv_signal_init(&d->loop, &d->sig_term);
+  uv_signal_init(&d->loop, &d->sig_int);
+  uv_signal_init(&d->loop, &d->sig_hup);
+  d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+  uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&d->sig_int, on_signal, SIGINT);
+  uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+  d->signals_on = 1;
+
+  size_t failed = (size_t)mg_plugin_host_start(d->plugins);
+  uint64_t wd = mg_sd_watchdog_usec();
+  if (wd) {
+    uv_timer_init(&d->loop, &d->watchdog);
+    uv_timer_start(&d->watchdog, on_watchdog, wd / 2000, wd / 2000);
+    d->watchdog_on = 1;
+  }
+  d->ready_ms = (double)(uv_hrtime() - start_ns) / 1e6;
+  {
+    char st[256];
+    snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on port %d, %zu device(s) failed",
+             mg_http_port(d->http), failed);
+    mg_sd_notify(st);
+  }
+  mg_log_notice("daemon", "madoguchid %s ready in %.1f ms (port %d, box %s)",
+                MG_VERSION, d->ready_ms, mg_http_port(d->http),
+                d->box_id ? d->box_id : "?");
+
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  exit_code = 0;
+  mg_store_run_end(d->store, d->run_id);
+  mg_log_notice("daemon", "stopped");
+
+out:
+  if (loop_ok) {
+    /* On a failed start, close what was opened and let the callbacks run. */
+    if (exit_code) {
+      if (d->http)
+        mg_http_stop(d->http, close_ours, d);
+      else
+        close_ours(d);
+      uv_run(&d->loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(&d->loop) == UV_EBUSY)
+      mg_log_warn("daemon", "event loop still had open handles at exit");
+  }
+  mg_http_free(d->http);
+  mg_plugin_host_destroy(d->plugins);
+  mg_store_close(d->store);
+  free(d->box_id);
+  free(d->config_path);
+  mg_config_free(cfg);
+  return exit_code;
+}

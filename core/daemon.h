@@ -1,0 +1,54 @@
+/*
+ * daemon.h — madoguchid's top level: owns the loop and every subsystem,
+ * starts them in order, stops them gracefully on SIGTERM/SIGINT, reloads
+ * on SIGHUP, and talks to systemd.
+ */
+#ifndef MG_DAEMON_H
+#define MG_DAEMON_H
+
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "http.h"
+#include "plugin_host.h"
+#include "store.h"
+
+struct mg_daemon {
+  uv_loop_t loop;
+  char *config_path;         /* NULL for the built-in demo configuration */
+  struct mg_config *cfg;
+  struct mg_store *store;
+  struct mg_plugin_host *plugins;
+  struct mg_http *http;
+  struct mg_ctl *ctl;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_timer_t watchdog;
+  int watchdog_on;
+  int signals_on;
+  char *box_id;
+  char tls_fingerprint[100];
+  int64_t run_id;
+  int prev_clean;
+  uint64_t start_ns;         /* uv_hrtime() at process start */
+  time_t started_at;
+  double ready_ms;           /* start to READY */
+  int stopping;
+};
+
+/* Run the daemon until it is stopped.  cfg is taken over (freed at the
+ * end); config_path (may be NULL) is kept for SIGHUP.  Returns the process
+ * exit code: 0 after a graceful stop. */
+int mg_daemon_run(struct mg_config *cfg, const char *config_path,
+                  uint64_t start_ns);
+
+/* API routes (api.c). */
+int mg__api_register(struct mg_daemon *d);
+/* Control commands (daemon.c), for tests. */
+int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
+                   const struct mg_json *args, struct mg_jw *w,
+                   struct mg_err *err);
+
+#endif

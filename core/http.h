@@ -1,0 +1,74 @@
+/*
+ * http.h — the tablets' HTTPS + WebSocket listener on the daemon's libuv
+ * loop.  libwebsockets (lws 4.1.6, foreign libuv loop) stays behind this
+ * header: no other file includes libwebsockets.h, so the server could be
+ * swapped without touching the API handlers.
+ *
+ * - TLS only (1.2 minimum); plain HTTP on the port fails the handshake.
+ * - /api/v1/... goes to routes registered with mg_http_route(); every
+ *   error body is {"error": {"code": "...", "message": "..."}}.
+ * - /api/v1/events is the WebSocket for events to the tablets.
+ * - Anything else is a static file under web_dir (types, ETag, caching).
+ */
+#ifndef MG_HTTP_H
+#define MG_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+
+struct mg_http;
+struct mg_http_txn; /* one request, alive until answered */
+
+struct mg_http_req {
+  const char *method; /* "GET", "POST", ... */
+  const char *path;   /* "/api/v1/health" (percent-decoded by lws) */
+  const char *query;  /* "a=1&b=2" or "" */
+  const char *body;   /* NUL-terminated; may also contain NUL */
+  size_t body_len;
+};
+
+/* A route handler runs on the loop.  It must answer with mg_http_reply*
+ * exactly once, now or later (after queued work); `req` is valid only
+ * during the call. */
+typedef void (*mg_http_handler_fn)(void *ud, struct mg_http_txn *t,
+                                   const struct mg_http_req *req);
+
+/* Start listening per cfg ([http], [tls], web_dir).  The TLS files must
+ * exist (mg_tls_ensure makes them). */
+int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
+                  struct mg_http **out, struct mg_err *err);
+
+/* path: exact ("/api/v1/health"), or a prefix ending in "/" followed by "*". */
+int mg_http_route(struct mg_http *h, const char *method, const char *path,
+                  mg_http_handler_fn fn, void *ud);
+
+/* Answer (copies the body).  Safe after the client went away. */
+void mg_http_reply(struct mg_http_txn *t, int status, const char *content_type,
+                   const void *body, size_t len);
+void mg_http_reply_json(struct mg_http_txn *t, int status, const char *json);
+void mg_http_reply_error(struct mg_http_txn *t, int status, const char *code,
+                         const char *message);
+
+/* Send a text frame to every WebSocket client (copied).  Clients that fall
+ * too far behind are dropped rather than letting memory grow. */
+void mg_http_broadcast(struct mg_http *h, const char *json);
+
+int mg_http_port(const struct mg_http *h);
+size_t mg_http_ws_clients(const struct mg_http *h);
+size_t mg_http_inflight(const struct mg_http *h);
+/* Config values that SIGHUP may change. */
+void mg_http_reload(struct mg_http *h, const struct mg_config *cfg);
+
+/* Graceful stop: new requests get 503 and close; requests in flight may
+ * finish until drain_timeout; then the listener and every connection are
+ * closed and close_others(ud) is called: the owner closes its own handles
+ * there.  Once the loop holds nothing else, the server frees lws and closes
+ * its last handle, so uv_run() returns; mg_http_free() may then be called. */
+void mg_http_stop(struct mg_http *h, void (*close_others)(void *ud), void *ud);
+void mg_http_free(struct mg_http *h);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * store.h — the one module that owns the SQLite database
+ * (state_dir/madoguchi.db).  WAL journal, synchronous=FULL so that a
+ * committed transaction survives a crash or power cut, foreign keys on.
+ *
+ * Schema changes are numbered, forward-only migrations (store_migrations.c)
+ * recorded in PRAGMA user_version and applied at open, each in its own
+ * transaction.  A database newer than this build knows, or one that fails
+ * its integrity check, is refused with a clear message and never rewritten.
+ */
+#ifndef MG_STORE_H
+#define MG_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct mg_store;
+
+/* Open (creating when absent) and migrate.  0 and *out on success;
+ * otherwise a negative errno and err says why:
+ *   -EPROTO  schema version newer than this build, or not a madoguchi
+ *            database (another application's file)
+ *   -EIO     not a database, corrupt, or integrity check failed
+ *   -ELOOP   the path is a symlink
+ *   -EACCES, -EBUSY, -ENOSPC, ...  open/IO failure
+ * A refused file is never written (its bytes stay as they were). */
+int mg_store_open(const char *path, struct mg_store **out, struct mg_err *err);
+void mg_store_close(struct mg_store *st); /* NULL is fine */
+
+/* The raw handle, for core modules that own tables (never plugins). */
+sqlite3 *mg_store_db(struct mg_store *st);
+
+int mg_store_version(struct mg_store *st);  /* schema version in use */
+int mg_store_latest_version(void);          /* highest this build knows */
+
+/* Daemon run bookkeeping (migration 2): a row per start; the previous
+ * run's clean flag tells a technician about crashes. */
+int mg_store_run_begin(struct mg_store *st, const char *version,
+                       int64_t *run_id, int *prev_clean);
+int mg_store_run_end(struct mg_store *st, int64_t run_id);
+
+/* Box-wide key/value settings (migration 1), e.g. "box_id".
+ * mg_store_meta_get returns a malloc'd string, or NULL with errno 0 when
+ * absent and errno set on failure.  Failures of these calls are logged
+ * (key names only, never values). */
+char *mg_store_meta_get(struct mg_store *st, const char *key);
+int mg_store_meta_set(struct mg_store *st, const char *key, const char *value);
+
+/* For tests: create a database at exactly schema version `version`
+ * (0 = a valid empty WAL database) by applying migrations 1..version;
+ * -EEXIST when path already has content. */
+int mg__store_create_at(const char *path, int version, struct mg_err *err);
+
+#endif

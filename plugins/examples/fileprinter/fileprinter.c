@@ -1,0 +1,766 @@
+/*
+ * fileprinter — a "printer" that writes each job into a directory: for
+ * the demo, for development, and for technicians at a counter without a
+ * printer.  It is also the reference for writing a plugin: it touches
+ * nothing of the daemon but struct mg_host and does its blocking file I/O
+ * on a worker thread through host->queue_work.
+ *
+ *   [printer "counter-1-printer"]
+ *   plugin = fileprinter
+ *   counter = counter-1
+ *   dir = /var/lib/madoguchi/printed
+ *   delay = 2s
+ *
+ * Commands (args are a JSON object):
+ *   print      {"path": "/abs/doc.pdf", "title": "..."} -> PENDING, then
+ *              {"job": N, "file": "/dir/NAME"}; `title` (optional) goes
+ *              into the NAME.meta.json sidecar only.
+ *   test-page  no args -> PENDING, then {"job": N, "file": ...}: a short
+ *              text file naming this printer.
+ * Events: print.job {"job": N, "state": "processing"|"completed"|"aborted"}.
+ *
+ * A job is written as .NAME.part and renamed when complete, so whoever
+ * watches the directory sees only whole files.  Paths and titles may carry
+ * residents' data: they are never logged.
+ */
+#include <madoguchi/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_DEPTH_MAX 32
+
+struct fp;
+
+struct job {
+  struct fp *fp;
+  struct job *next; /* fp->jobs */
+  uint64_t no;
+  uint64_t req_id;
+  char *src;   /* owned: document to copy; NULL for a test page */
+  char *text;  /* owned: test page content */
+  char *title; /* owned, may be NULL */
+  char *dst;   /* owned: final path */
+  char *meta;  /* owned: sidecar path when title is set */
+  int64_t max; /* max_job_size, copied for the worker */
+  struct mg_timer *delay;
+  /* written by the worker, read in done() */
+  int err;         /* errno, 0 when fine */
+  const char *why; /* static: what failed */
+  long long bytes;
+  atomic_int cancel; /* set by stop(): the worker drops its output */
+  int answered;      /* stop() already completed the request */
+};
+
+struct fp {
+  /* config, stored by the host */
+  char *dir;
+  int64_t delay_ms;
+  int64_t max_job_size;
+  /* runtime */
+  const struct mg_host *host;
+  struct mg_instance *inst;
+  uint64_t jobs; /* jobs accepted; numbers the next */
+  size_t active;
+  struct job *list; /* jobs not finished */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Tiny string builder and JSON helpers (plugins do not link mgcore)       */
+
+struct sb {
+  char *p;
+  size_t n, cap;
+  int oom;
+};
+
+static void sb_add(struct sb *b, const char *s, size_t n) {
+  if (b->oom)
+    return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static void
+sb_printf(struct sb *b, const char *fmt, ...) {
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof(tmp))
+    b->oom = 1; /* only short numeric pieces go through here */
+  else
+    sb_add(b, tmp, (size_t)n);
+}
+
+/* Append s as a JSON string literal. */
+static void sb_jstr(struct sb *b, const char *s) {
+  sb_add(b, "\"", 1);
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      sb_add(b, e, 2);
+    } else if (c < 0x20) {
+      sb_printf(b, "\\u%04x", c);
+    } else {
+      sb_add(b, s, 1);
+    }
+  }
+  sb_add(b, "\"", 1);
+}
+
+/* A minimal reader for the top level of a JSON object: enough to pull out
+ * string members, skipping every other value.  Bounds-checked; never
+ * reads past n. */
+struct jr {
+  const char *s;
+  size_t i, n;
+};
+
+static void jr_ws(struct jr *r) {
+  while (r->i < r->n && strchr(" \t\r\n", r->s[r->i]) && r->s[r->i])
+    r->i++;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static int jr_u4(struct jr *r, unsigned *cp) {
+  *cp = 0;
+  if (r->n - r->i < 4)
+    return -1;
+  for (int k = 0; k < 4; k++) {
+    int v = hexval(r->s[r->i++]);
+    if (v < 0)
+      return -1;
+    *cp = *cp << 4 | (unsigned)v;
+  }
+  return 0;
+}
+
+/* A string at r->i; decoded into *out (malloc'd) when out is not NULL.
+ * A NUL (raw or \u0000) is refused: it would cut a path short. */
+static int jr_string(struct jr *r, char **out) {
+  size_t start = r->i + 1, o = 0;
+  char *d = NULL;
+  if (r->i >= r->n || r->s[r->i] != '"')
+    return -1;
+  r->i++;
+  if (out && !(d = malloc(r->n - start + 1))) /* decoded is never longer */
+    return -1;
+  while (r->i < r->n && r->s[r->i] != '"') {
+    unsigned char c = (unsigned char)r->s[r->i++];
+    unsigned cp;
+    if (c < 0x20)
+      goto bad;
+    if (c != '\\') {
+      if (d)
+        d[o++] = (char)c;
+      continue;
+    }
+    if (r->i >= r->n)
+      goto bad;
+    c = (unsigned char)r->s[r->i++];
+    const char *esc = strchr("\"\\/bfnrt", c);
+    if (c && esc) {
+      if (d)
+        d[o++] = "\"\\/\b\f\n\r\t"[esc - "\"\\/bfnrt"];
+      continue;
+    }
+    if (c != 'u' || jr_u4(r, &cp) || cp == 0 || (cp >= 0xDC00 && cp < 0xE000))
+      goto bad;
+    if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
+      unsigned lo;
+      if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
+        goto bad;
+      r->i += 2;
+      if (jr_u4(r, &lo) || lo < 0xDC00 || lo >= 0xE000)
+        goto bad;
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    if (!d)
+      continue;
+    if (cp < 0x80) {
+      d[o++] = (char)cp;
+    } else if (cp < 0x800) {
+      d[o++] = (char)(0xC0 | cp >> 6);
+      d[o++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      d[o++] = (char)(0xE0 | cp >> 12);
+      d[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+      d[o++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+      d[o++] = (char)(0xF0 | cp >> 18);
+      d[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+      d[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+      d[o++] = (char)(0x80 | (cp & 0x3F));
+    }
+  }
+  if (r->i >= r->n)
+    goto bad;
+  r->i++; /* closing quote */
+  if (d) {
+    d[o] = '\0';
+    *out = d;
+  }
+  return 0;
+bad:
+  free(d);
+  return -1;
+}
+
+static int jr_value(struct jr *r, int depth) {
+  if (depth > JSON_DEPTH_MAX || r->i >= r->n)
+    return -1;
+  char c = r->s[r->i];
+  if (c == '"')
+    return jr_string(r, NULL);
+  if (c == '{' || c == '[') {
+    char close = c == '{' ? '}' : ']';
+    r->i++;
+    jr_ws(r);
+    if (r->i < r->n && r->s[r->i] == close) {
+      r->i++;
+      return 0;
+    }
+    for (;;) {
+      if (c == '{') {
+        if (jr_string(r, NULL))
+          return -1;
+        jr_ws(r);
+        if (r->i >= r->n || r->s[r->i++] != ':')
+          return -1;
+        jr_ws(r);
+      }
+      if (jr_value(r, depth + 1))
+        return -1;
+      jr_ws(r);
+      if (r->i >= r->n)
+        return -1;
+      if (r->s[r->i] == close) {
+        r->i++;
+        return 0;
+      }
+      if (r->s[r->i++] != ',')
+        return -1;
+      jr_ws(r);
+    }
+  }
+  size_t start = r->i; /* number or literal: checked loosely, it is skipped */
+  while (r->i < r->n && r->s[r->i] &&
+         strchr("-+.0123456789eEtruefalsn", r->s[r->i]))
+    r->i++;
+  return r->i > start ? 0 : -1;
+}
+
+/* The string member `key` of the object `json`: 0 and *out (malloc'd),
+ * 1 when absent or JSON null, -1 when malformed or not a string. */
+static int json_get_str(const char *json, const char *key, char **out) {
+  struct jr r = {json, 0, json ? strlen(json) : 0};
+  *out = NULL;
+  jr_ws(&r);
+  if (r.i >= r.n || r.s[r.i++] != '{')
+    return -1;
+  jr_ws(&r);
+  if (r.i < r.n && r.s[r.i] == '}')
+    return 1;
+  for (;;) {
+    char *k = NULL;
+    if (jr_string(&r, &k))
+      return -1;
+    int match = strcmp(k, key) == 0;
+    free(k);
+    jr_ws(&r);
+    if (r.i >= r.n || r.s[r.i++] != ':')
+      return -1;
+    jr_ws(&r);
+    if (match) {
+      if (r.n - r.i >= 4 && strncmp(r.s + r.i, "null", 4) == 0)
+        return 1;
+      return jr_string(&r, out);
+    }
+    if (jr_value(&r, 1))
+      return -1;
+    jr_ws(&r);
+    if (r.i >= r.n)
+      return -1;
+    if (r.s[r.i] == '}')
+      return 1;
+    if (r.s[r.i++] != ',')
+      return -1;
+    jr_ws(&r);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Worker side: no host services here                                      */
+
+static void fail(struct job *j, int err, const char *why) {
+  if (!j->err) {
+    j->err = err ? err : EIO;
+    j->why = why;
+  }
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The sidecar with the title; 1 when a file was created (to undo). */
+static int write_meta(struct job *j) {
+  struct sb m = {0};
+  int fd = -1;
+  sb_printf(&m, "{\"job\":%llu,\"title\":", (unsigned long long)j->no);
+  sb_jstr(&m, j->title);
+  sb_printf(&m, ",\"bytes\":%lld}\n", j->bytes);
+  if (m.oom)
+    fail(j, ENOMEM, "out of memory");
+  else if ((fd = open(j->meta,
+                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      0640)) < 0)
+    fail(j, errno, "cannot write the job's metadata");
+  else if (write_all(fd, m.p, m.n) != 0)
+    fail(j, errno, "cannot write the job's metadata");
+  if (fd >= 0 && close(fd) != 0)
+    fail(j, errno, "cannot write the job's metadata");
+  free(m.p);
+  return fd >= 0;
+}
+
+/* Write src (or the text) to a .part file beside dst, then rename. */
+static void job_work(void *ud) {
+  struct job *j = ud;
+  char buf[65536], *part = NULL;
+  int in = -1, out = -1, made_meta = 0;
+  struct stat st;
+  const char *slash = strrchr(j->dst, '/');
+
+  if (asprintf(&part, "%.*s/.%s.part", (int)(slash - j->dst), j->dst,
+               slash + 1) < 0) {
+    part = NULL;
+    fail(j, ENOMEM, "out of memory");
+    goto out;
+  }
+  if (j->src) {
+    /* O_NONBLOCK: a FIFO must not hang the worker; it is refused below. */
+    if ((in = open(j->src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
+      fail(j, errno, "cannot open the document");
+      goto out;
+    }
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+      fail(j, EINVAL, "the document is not a regular file");
+      goto out;
+    }
+    if (st.st_size > j->max) {
+      fail(j, EFBIG, "the document is larger than max_job_size");
+      goto out;
+    }
+  }
+  out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (out < 0) {
+    fail(j, errno, "cannot create the job file");
+    goto out;
+  }
+  if (!j->src) {
+    if (write_all(out, j->text, strlen(j->text)) != 0)
+      fail(j, errno, "cannot write the job file");
+    j->bytes = (long long)strlen(j->text);
+  }
+  while (j->src && !j->err) {
+    ssize_t n = read(in, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(j, errno, "cannot read the document");
+    else if (n == 0)
+      break;
+    else if ((j->bytes += n) > j->max) /* it grew while we copied */
+      fail(j, EFBIG, "the document is larger than max_job_size");
+    else if (write_all(out, buf, (size_t)n) != 0)
+      fail(j, errno, "cannot write the job file");
+  }
+  if (close(out) != 0)
+    fail(j, errno, "cannot write the job file");
+  out = -1;
+  if (atomic_load(&j->cancel))
+    fail(j, ECANCELED, "the printer stopped");
+  /* Names carry instance, time and job number; never replace a file. */
+  if (!j->err && access(j->dst, F_OK) == 0)
+    fail(j, EEXIST, "a job file of that name already exists");
+  if (!j->err && j->meta)
+    made_meta = write_meta(j);
+  if (!j->err && rename(part, j->dst) != 0)
+    fail(j, errno, "cannot rename the job file");
+  if (j->err && made_meta)
+    unlink(j->meta);
+out:
+  if (in >= 0)
+    close(in);
+  if (out >= 0)
+    close(out);
+  if (j->err && part)
+    unlink(part);
+  free(part);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Loop side                                                               */
+
+static void job_event(struct job *j, const char *state) {
+  char data[96];
+  snprintf(data, sizeof(data), "{\"job\":%llu,\"state\":\"%s\"}",
+           (unsigned long long)j->no, state);
+  j->fp->host->emit(j->fp->inst, "print.job", data);
+}
+
+/* Unlink from fp->list and free. */
+static void job_free(struct job *j) {
+  for (struct job **pp = &j->fp->list; *pp; pp = &(*pp)->next) {
+    if (*pp == j) {
+      *pp = j->next;
+      j->fp->active--;
+      break;
+    }
+  }
+  free(j->src);
+  free(j->text);
+  free(j->title);
+  free(j->dst);
+  free(j->meta);
+  free(j);
+}
+
+/* Abort a job with an error result for the caller. */
+static void job_abort(struct job *j, int status, const char *why, int err) {
+  struct sb r = {0};
+  struct fp *fp = j->fp;
+  sb_printf(&r, "{\"job\":%llu,\"error\":", (unsigned long long)j->no);
+  sb_jstr(&r, why);
+  if (err) {
+    sb_add(&r, ",\"detail\":", 10);
+    sb_jstr(&r, strerror(err));
+  }
+  sb_add(&r, "}", 1);
+  job_event(j, "aborted");
+  fp->host->complete(fp->inst, j->req_id, status, r.oom ? NULL : r.p);
+  free(r.p);
+}
+
+static void job_done(void *ud, int status) {
+  struct job *j = ud;
+  struct fp *fp = j->fp;
+  struct sb r = {0};
+  if (j->answered) { /* stop() already told the caller */
+    job_free(j);
+    return;
+  }
+  if (status != 0) {
+    job_abort(j, MG_PLUGIN_RETRY, "the daemon is stopping", 0);
+  } else if (j->err) {
+    fp->host->log(fp->inst, MG_PLUGIN_LOG_WARNING, "job %llu aborted: %s",
+                  (unsigned long long)j->no, j->why);
+    job_abort(j,
+              j->err == ENOENT || j->err == EFBIG || j->err == EINVAL
+                  ? MG_PLUGIN_FATAL
+                  : MG_PLUGIN_RETRY,
+              j->why, j->err);
+  } else {
+    sb_printf(&r, "{\"job\":%llu,\"file\":", (unsigned long long)j->no);
+    sb_jstr(&r, j->dst);
+    sb_printf(&r, ",\"bytes\":%lld}", j->bytes);
+    fp->host->log(fp->inst, MG_PLUGIN_LOG_INFO, "job %llu printed (%lld bytes)",
+                  (unsigned long long)j->no, j->bytes);
+    job_event(j, "completed");
+    fp->host->complete(fp->inst, j->req_id,
+                       r.oom ? MG_PLUGIN_RETRY : MG_PLUGIN_OK,
+                       r.oom ? NULL : r.p);
+    free(r.p);
+  }
+  job_free(j);
+}
+
+static int job_queue(struct job *j) {
+  return j->fp->host->queue_work(j->fp->inst, job_work, job_done, j);
+}
+
+static void delay_done(void *ud) {
+  struct job *j = ud;
+  j->fp->host->timer_stop(j->delay);
+  j->delay = NULL;
+  if (job_queue(j) != 0) {
+    job_abort(j, MG_PLUGIN_RETRY, "cannot queue the job", 0);
+    job_free(j);
+  }
+}
+
+/* A fresh job named <instance>-<UTC time>-<N><ext> in dir. */
+static struct job *job_new(struct fp *fp, uint64_t req_id, const char *ext) {
+  struct job *j = calloc(1, sizeof(*j));
+  struct timespec ts;
+  struct tm tm;
+  char when[32];
+  if (!j)
+    return NULL;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+  j->fp = fp;
+  j->no = fp->jobs + 1;
+  j->req_id = req_id;
+  j->max = fp->max_job_size;
+  atomic_init(&j->cancel, 0);
+  if (asprintf(&j->dst, "%s/%s-%s-%06llu%s", fp->dir,
+               fp->host->instance_id(fp->inst), when, (unsigned long long)j->no,
+               ext) < 0) {
+    free(j);
+    return NULL;
+  }
+  return j;
+}
+
+/* Keep a short alphanumeric extension of the document (".pdf"). */
+static void doc_ext(const char *path, char *ext, size_t len) {
+  const char *base = strrchr(path, '/'), *dot;
+  size_t n;
+  ext[0] = '\0';
+  dot = strrchr(base ? base : path, '.');
+  if (!dot || (n = strlen(dot)) < 2 || n > 9 || n >= len)
+    return;
+  for (size_t i = 1; i < n; i++)
+    if (!((dot[i] >= 'a' && dot[i] <= 'z') ||
+          (dot[i] >= 'A' && dot[i] <= 'Z') || (dot[i] >= '0' && dot[i] <= '9')))
+      return;
+  memcpy(ext, dot, n + 1);
+}
+
+/* Answer a bad request with a reason; complete() may come before PENDING
+ * is returned. */
+static int reject(struct fp *fp, uint64_t req_id, const char *why) {
+  struct sb r = {0};
+  sb_add(&r, "{\"error\":", 9);
+  sb_jstr(&r, why);
+  sb_add(&r, "}", 1);
+  fp->host->complete(fp->inst, req_id, MG_PLUGIN_FATAL, r.oom ? NULL : r.p);
+  free(r.p);
+  return MG_PLUGIN_PENDING;
+}
+
+static int fp_command(void *ctx, uint64_t req_id, const char *op,
+                      const char *args) {
+  struct fp *fp = ctx;
+  struct job *j = NULL;
+  char *path = NULL, *title = NULL, ext[16] = "";
+  int rc = MG_PLUGIN_PENDING;
+
+  if (strcmp(op, "print") == 0) {
+    if (json_get_str(args, "path", &path) != 0 || path[0] != '/') {
+      rc = reject(fp, req_id, "print needs {\"path\": \"/absolute/file\"}");
+      goto out;
+    }
+    if (json_get_str(args, "title", &title) < 0) {
+      rc = reject(fp, req_id, "title must be a string");
+      goto out;
+    }
+    doc_ext(path, ext, sizeof(ext));
+  } else if (strcmp(op, "test-page") == 0) {
+    snprintf(ext, sizeof(ext), "-test-page.txt");
+  } else {
+    fp->host->log(fp->inst, MG_PLUGIN_LOG_WARNING, "unknown command");
+    return MG_PLUGIN_FATAL;
+  }
+  if (!(j = job_new(fp, req_id, ext))) {
+    rc = MG_PLUGIN_RETRY;
+    goto out;
+  }
+  if (path) {
+    j->src = path;
+    path = NULL;
+  } else if (asprintf(&j->text,
+                      "madoguchi fileprinter test page\nprinter: %s\n"
+                      "directory: %s\njob: %llu\n",
+                      fp->host->instance_id(fp->inst), fp->dir,
+                      (unsigned long long)j->no) < 0) {
+    j->text = NULL;
+    rc = MG_PLUGIN_RETRY;
+    goto out;
+  }
+  if (title) {
+    j->title = title;
+    title = NULL;
+    if (asprintf(&j->meta, "%s.meta.json", j->dst) < 0) {
+      j->meta = NULL;
+      rc = MG_PLUGIN_RETRY;
+      goto out;
+    }
+  }
+  j->next = fp->list;
+  fp->list = j;
+  fp->active++;
+  fp->jobs++;
+  job_event(j, "processing");
+  if (fp->delay_ms > 0 ? fp->host->timer_start(fp->inst, (uint64_t)fp->delay_ms,
+                                               0, delay_done, j, &j->delay)
+                       : job_queue(j)) {
+    job_event(j, "aborted");
+    job_free(j);
+    rc = MG_PLUGIN_RETRY;
+  }
+  j = NULL; /* listed: job_done, delay_done or stop frees it */
+out:
+  if (j) {
+    free(j->src);
+    free(j->text);
+    free(j->title);
+    free(j->dst);
+    free(j->meta);
+    free(j);
+  }
+  free(path);
+  free(title);
+  return rc;
+}
+
+static const char *check_abs(const void *stored) {
+  const char *s = *(char *const *)stored;
+  return s && s[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static int fp_init(void *ctx, const struct mg_host *host,
+                   struct mg_instance *inst) {
+  struct fp *fp = ctx;
+  /* Everything used below exists since ABI 1.0. */
+  if (host->abi_major != MG_PLUGIN_ABI_MAJOR ||
+      host->size < offsetof(struct mg_host, instance_id) + sizeof(void *))
+    return MG_PLUGIN_FATAL;
+  fp->host = host;
+  fp->inst = inst;
+  return MG_PLUGIN_OK;
+}
+
+static int fp_start(void *ctx) {
+  struct fp *fp = ctx;
+  struct stat st;
+  if (stat(fp->dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+      access(fp->dir, W_OK | X_OK) != 0) {
+    fp->host->log(fp->inst, MG_PLUGIN_LOG_ERR,
+                  "dir %s is not a writable directory", fp->dir);
+    return MG_PLUGIN_FATAL;
+  }
+  return MG_PLUGIN_OK;
+}
+
+/* Jobs waiting on their delay end here; jobs in the worker are told to
+ * drop their output and are freed by job_done. */
+static void fp_stop(void *ctx) {
+  struct fp *fp = ctx;
+  struct job *j = fp->list, *next;
+  for (; j; j = next) {
+    next = j->next;
+    if (j->answered)
+      continue;
+    job_abort(j, MG_PLUGIN_RETRY, "the printer stopped", 0);
+    if (j->delay) {
+      fp->host->timer_stop(j->delay);
+      job_free(j);
+    } else {
+      atomic_store(&j->cancel, 1);
+      j->answered = 1;
+    }
+  }
+}
+
+static void fp_fini(void *ctx) {
+  struct fp *fp = ctx;
+  while (fp->list) /* none: the host runs fini after every done() */
+    job_free(fp->list);
+}
+
+static int fp_describe(void *ctx, char *buf, size_t len) {
+  struct fp *fp = ctx;
+  struct sb b = {0};
+  int n = -1;
+  sb_add(&b, "{\"dir\":", 7);
+  sb_jstr(&b, fp->dir);
+  sb_printf(&b, ",\"jobs\":%llu,\"active\":%zu}", (unsigned long long)fp->jobs,
+            fp->active);
+  if (!b.oom && b.n < len) {
+    memcpy(buf, b.p, b.n + 1);
+    n = (int)b.n;
+  }
+  free(b.p);
+  return n;
+}
+
+static const struct mg_config_item config[] = {
+    {MG_CFG_STR, "dir", NULL, offsetof(struct fp, dir), MG_CFG_REQUIRED, 0, 0,
+     NULL, check_abs,
+     "Directory the jobs are written into (absolute path, must exist and be "
+     "writable by the daemon)."},
+    {MG_CFG_DURATION, "delay", "0ms", offsetof(struct fp, delay_ms), 0, 0,
+     600000, NULL, NULL, "Simulated print time of each job."},
+    {MG_CFG_SIZE, "max_job_size", "64M", offsetof(struct fp, max_job_size), 0,
+     1, 4LL << 30, NULL, NULL, "Largest document accepted."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+static const struct mg_plugin plugin = {
+    .abi_major = MG_PLUGIN_ABI_MAJOR,
+    .abi_minor = MG_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mg_plugin),
+    .name = "fileprinter",
+    .version = "1.0.0",
+    .kind = MG_PLUGIN_KIND_PRINTER,
+    .description = "Writes print jobs into a directory (demo, no printer)",
+    .config = config,
+    .ctx_size = sizeof(struct fp),
+    .init = fp_init,
+    .start = fp_start,
+    .command = fp_command,
+    .stop = fp_stop,
+    .fini = fp_fini,
+    .describe = fp_describe,
+};
+
+MG_PLUGIN_EXPORT const struct mg_plugin *mg_plugin_entry_v1(void);
+MG_PLUGIN_EXPORT const struct mg_plugin *mg_plugin_entry_v1(void) {
+  return &plugin;
+}

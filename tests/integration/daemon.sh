@@ -1,0 +1,117 @@
+# The daemon's life: minimal config, health, status, SIGTERM; bad configs;
+# SIGHUP reload; sd_notify; restart keeps the box id.
+. "$(dirname "$0")/lib.sh"
+
+conf=$(write_config min <<'CONF'
+[http]
+listen = 127.0.0.1:0
+CONF
+)
+
+# sd_notify: a fake NOTIFY_SOCKET collects READY and STOPPING.
+"$MG_BIN/../bin/mgprobe" notify "$T/notify.sock" 3 20000 > "$T/notify.out" &
+probe=$!
+for _ in $(seq 1 100); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
+export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=200000
+start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
+unset NOTIFY_SOCKET WATCHDOG_USEC
+
+health=$(curl -sk "https://127.0.0.1:$PORT/api/v1/health")
+check "GET /api/v1/health answers JSON over HTTPS" jq -e '.status == "ok"' <<<"$health"
+check "health names the version" jq -e '.version | test("^[0-9]+\\.[0-9]+\\.[0-9]+$")' <<<"$health"
+check "health has pack and plugin state" jq -e '.pack.state == "none" and .plugins.loaded == 0' <<<"$health"
+status=$(ctl status --json)
+check "madoctl status --json has version" jq -e '.version and .pid and .box_id' <<<"$status"
+check "status reports the schema" jq -e '.store.schema == .store.schema_latest' <<<"$status"
+check "ctl.sock is mode 0660" test "$(stat -c %a "$T/min/run/ctl.sock")" = 660
+box=$(jq -r .box_id <<<"$status")
+sleep 0.3 # let the watchdog fire at least once
+check "SIGTERM ends with exit 0" stop_daemon TERM
+check "ctl.sock is removed at exit" test ! -e "$T/min/run/ctl.sock"
+wait $probe
+check "READY=1 sent to NOTIFY_SOCKET" grep -q '^READY=1' "$T/notify.out"
+check "WATCHDOG=1 sent" grep -q '^WATCHDOG=1' "$T/notify.out"
+check "log lines carry no '<N>' prefix outside journald" bash -c "! grep -q '^<[0-9]>' '$LOG'"
+
+# Restart: same database, same box id, clean previous run.
+start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
+check "restart keeps the box id" test "$(ctl status --json | jq -r .box_id)" = "$box"
+check "previous run is recorded as clean" jq -e '.previous_run_clean == true' <<<"$(ctl status --json)"
+check "SIGINT ends with exit 0" stop_daemon INT
+
+# A killed daemon is noticed at the next start.
+start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
+kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
+check "a stale ctl.sock from a crash is replaced" ctl status
+check "an unclean previous run is reported" jq -e '.previous_run_clean == false' <<<"$(ctl status --json)"
+
+# SIGHUP reload: log level changes; a broken file is refused and kept.
+sed -i 's/^\[http\]/log_level = debug\n[http]/' "$conf"
+kill -HUP "$DAEMON_PID"; sleep 0.3
+check "SIGHUP reloads log_level" jq -e '.log_level == "debug"' <<<"$(ctl status --json)"
+echo "bogus_key = 1" >> "$conf"
+kill -HUP "$DAEMON_PID"; sleep 0.3
+check "a bad file on SIGHUP keeps the daemon running" jq -e '.log_level == "debug"' <<<"$(ctl status --json)"
+check "the refused reload is logged with file:line" grep -q "reload refused.*$(basename "$conf"):[0-9]*: unknown key \`bogus_key\`" "$LOG"
+check "SIGTERM after reloads ends with exit 0" stop_daemon TERM
+
+# Bad configurations: non-zero exit, file:line named, nothing started.
+bad() {
+  local what=$1 expect=$2 out st=0
+  local f="$T/bad.conf"
+  cat > "$f"
+  out=$("$MG_BIN/madoguchid" --config "$f" 2>&1) || st=$?
+  if [ $st -ne 0 ] && grep -q -- "$expect" <<<"$out"; then ok "bad config: $what"; else not_ok "bad config: $what (exit $st: $out)"; fi
+}
+bad "unknown key" "bad.conf:3: unknown key \`colour\` in \[daemon\]" <<CONF
+[daemon]
+state_dir = $T/x
+colour = blue
+CONF
+bad "unknown section" "bad.conf:1: unknown section \[deamon\]" <<CONF
+[deamon]
+CONF
+bad "bad listen" "bad.conf:2: \`listen\` in \[http\] must be HOST:PORT" <<CONF
+[http]
+listen = 8443
+CONF
+bad "relative path" "bad.conf:2: \`state_dir\` in \[daemon\] must be an absolute path" <<CONF
+[daemon]
+state_dir = var/lib
+CONF
+bad "bad duration" "bad.conf:2: \`request_timeout\` in \[http\] must be a duration" <<CONF
+[http]
+request_timeout = soon
+CONF
+bad "out of range" "bad.conf:2: \`max_connections\` in \[http\] must be between 1 and 65536" <<CONF
+[http]
+max_connections = 0
+CONF
+bad "duplicate key" "bad.conf:3: \`listen\` is already set on line 2" <<CONF
+[http]
+listen = 127.0.0.1:1
+listen = 127.0.0.1:2
+CONF
+out=$("$MG_BIN/madoguchid" --config "$T/missing.conf" 2>&1); st=$?
+check "a missing file: non-zero and named" fails_with $st "$out" 'missing.conf: cannot open' 
+check "nothing was created by refused configs" test ! -e "$T/x"
+
+# A newer database is refused, untouched.
+conf2=$(write_config newer <<'CONF'
+[http]
+listen = 127.0.0.1:0
+CONF
+)
+start_daemon "$conf2" "$T/newer/run" && stop_daemon TERM
+sqlite3 "$T/newer/state/madoguchi.db" 'PRAGMA user_version = 999;' 2>/dev/null ||
+  "$MG_BIN/../tests/unit/test_store" >/dev/null 2>&1 # (sqlite3 CLI may be missing)
+if command -v sqlite3 >/dev/null; then
+  sum=$(sha256sum < "$T/newer/state/madoguchi.db")
+  out=$("$MG_BIN/madoguchid" --config "$conf2" 2>&1); st=$?
+  check "a newer database stops the start" test $st -ne 0
+  check "... with a clear message" grep -q "newer than this madoguchid knows" <<<"$out"
+  check "... and the file is untouched" test "$(sha256sum < "$T/newer/state/madoguchi.db")" = "$sum"
+fi
+
+summary

@@ -1,0 +1,76 @@
+# The HTTPS listener: static files and caching, API errors of one shape,
+# limits, TLS versions, no plain HTTP, the events WebSocket.
+. "$(dirname "$0")/lib.sh"
+
+conf=$(write_config http <<CONF
+web_dir = $MG_SRC/web
+plugin_dir = $MG_PLUGINS
+[http]
+listen = 127.0.0.1:0
+max_body = 2k
+[printer "p1"]
+plugin = fileprinter
+counters = shimin-1
+dir = $T/prints
+CONF
+)
+mkdir -p "$T/prints"
+start_daemon "$conf" "$T/http/run" || { summary; exit 1; }
+U="https://127.0.0.1:$PORT"
+# curl_meta URL [curl args]: "status content-type" of a response
+meta() { curl -sk -o "$T/body" -w '%{http_code} %{content_type}' "$@"; }
+
+check "GET / serves index.html as UTF-8 HTML" test "$(meta "$U/")" = "200 text/html; charset=utf-8"
+check "index.html is in Japanese" grep -q '窓口支援システム' "$T/body"
+hdrs=$(curl -sk -D - -o /dev/null "$U/")
+check "index.html must be revalidated" grep -qi '^cache-control: no-cache' <<<"$hdrs"
+etag=$(grep -i '^etag:' <<<"$hdrs" | cut -d' ' -f2 | tr -d '\r')
+check "index.html has an ETag" test -n "$etag"
+check "If-None-Match gives 304" test "$(curl -sk -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$U/")" = 304
+check "JS is text/javascript" test "$(meta "$U/assets/app.js")" = "200 text/javascript; charset=utf-8"
+check "assets are cacheable" grep -qi '^cache-control: public, max-age=3600' <<<"$(curl -sk -D - -o /dev/null "$U/assets/app.css")"
+check "security headers are sent" grep -qi '^x-content-type-options: nosniff' <<<"$hdrs"
+check "a CSP is sent" grep -qi "^content-security-policy: default-src 'self'" <<<"$hdrs"
+
+err_shape() { jq -e --arg c "$1" '.error.code == $c and (.error.message | length > 0)' "$T/body" >/dev/null; }
+check "unknown file: 404 JSON" test "$(meta "$U/nope.html")" = "404 application/json; charset=utf-8"
+check "path traversal is refused" test "$(meta --path-as-is "$U/../../etc/passwd" | cut -d' ' -f1)" = 404
+check "hidden files are not served" test "$(meta --path-as-is "$U/.git/config" | cut -d' ' -f1)" = 404
+check "unknown API path: 404 not_found" bash -c "[ \"\$(curl -sk -o '$T/body' -w '%{http_code}' '$U/api/v1/nope')\" = 404 ]"
+check "... error body has code and message" err_shape not_found
+check "wrong method: 405" test "$(meta -X POST -H 'Content-Type: application/json' -d '{}' "$U/api/v1/health" | cut -d' ' -f1)" = 405
+check "... method_not_allowed" err_shape method_not_allowed
+head -c 4096 /dev/zero | tr '\0' 'a' > "$T/big"
+check "a body over max_body: 413" test "$(meta -X POST --data-binary @"$T/big" "$U/api/v1/health" | cut -d' ' -f1)" = 413
+check "... body_too_large" err_shape body_too_large
+check "a POST without Content-Length: 411" test "$(meta -X POST -H 'Transfer-Encoding: chunked' -d x "$U/api/v1/health" | cut -d' ' -f1)" = 411
+check "health still fine after errors" test "$(meta "$U/api/v1/health")" = "200 application/json; charset=utf-8"
+
+check "plain HTTP on the TLS port gets no HTTP answer" bash -c "! curl -s -m 3 -o /dev/null 'http://127.0.0.1:$PORT/api/v1/health'"
+check "TLS 1.2 is accepted" bash -c "openssl s_client -connect 127.0.0.1:$PORT -tls1_2 </dev/null 2>&1 | grep -q 'New, TLSv1.2, Cipher is'"
+check "TLS 1.3 is accepted" bash -c "openssl s_client -connect 127.0.0.1:$PORT -tls1_3 </dev/null 2>&1 | grep -q 'New, TLSv1.3, Cipher is'"
+check "TLS 1.1 is refused" bash -c "openssl s_client -connect 127.0.0.1:$PORT -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1 | grep -q 'alert protocol version'"
+check "the self-signed certificate was made" test -s "$T/http/state/tls/cert.pem"
+check "the key is private" test "$(stat -c %a "$T/http/state/tls/key.pem")" = 600
+check "the certificate names localhost" bash -c "openssl x509 -in '$T/http/state/tls/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:localhost'"
+
+P="$MG_BIN/mgprobe"
+check "WebSocket upgrade on /api/v1/events" "$P" ws "$PORT" /api/v1/events 3000
+check "no WebSocket on other paths" bash -c "! '$P' ws $PORT /other 3000"
+out=$("$P" ws "$PORT" /api/v1/events 10000 "$MG_BIN/madoctl" --socket "$SOCK" print test --printer p1)
+check "a device event reaches the WebSocket" bash -c "tail -n1 <<<'$out' | jq -e '.topic | startswith(\"print.\")'"
+check "... with the device id and counters" bash -c "tail -n1 <<<'$out' | jq -e '.device == \"p1\" and .counters == [\"shimin-1\"]'"
+check "the test page was written" bash -c "ls '$T/prints' | grep -q ."
+
+# Keep-alive: many requests on one connection.
+n=$(curl -sk -o /dev/null -w '%{num_connects}\n' "$U/api/v1/health" "$U/api/v1/health" "$U/" | awk '{s += $1} END {print s}')
+check "requests share a keep-alive connection ($n connect)" test "$n" -eq 1
+
+# Graceful stop with a client connected.
+"$P" ws "$PORT" /api/v1/events 5000 sleep 3 >/dev/null 2>&1 &
+sleep 0.3
+check "SIGTERM with a WebSocket client open ends with exit 0" stop_daemon TERM
+check "no errors in the log" bash -c "! grep -E ' (error|warning) ' '$LOG'"
+grep -E " (error|warning) " "$LOG"
+
+summary
