@@ -51,40 +51,46 @@ static int ssl_read_full(SSL *ssl, int fd, unsigned char *buf, size_t n,
 }
 
 static int cmd_ws(int argc, char **argv) {
+  int port, fd = -1, rc = 1, n;
+  const char *path;
+  long long deadline;
+  SSL_CTX *ctx = NULL;
+  SSL *ssl = NULL;
+  pid_t pid = -1;
+  char req[512], hdr[4096];
+  size_t hl = 0;
+
   if (argc < 5)
     return 2;
-  int port = atoi(argv[2]);
-  const char *path = argv[3];
-  long long deadline = now_ms() + atoll(argv[4]);
-  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  port = atoi(argv[2]);
+  path = argv[3];
+  deadline = now_ms() + atoll(argv[4]);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+  ctx = SSL_CTX_new(TLS_client_method());
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (!ctx || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
     perror("connect");
-    return 1;
+    goto out;
   }
-  SSL *ssl = SSL_new(ctx);
+  ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   if (SSL_connect(ssl) != 1) {
     fprintf(stderr, "TLS handshake failed\n");
-    return 1;
+    goto out;
   }
-  char req[512];
-  int n = snprintf(req, sizeof(req),
-                   "GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n",
-                   path, port);
+  n = snprintf(req, sizeof(req),
+               "GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n",
+               path, port);
   SSL_write(ssl, req, n);
   /* headers up to the blank line */
-  char hdr[4096];
-  size_t hl = 0;
   while (hl < sizeof(hdr) - 1) {
     if (ssl_read_full(ssl, fd, (unsigned char *)hdr + hl, 1, deadline)) {
       hdr[hl] = '\0';
       printf("no upgrade: %.*s\n", (int)strcspn(hdr, "\r\n"), hdr);
-      return 1;
+      goto out;
     }
     hl++;
     if (hl >= 4 && memcmp(hdr + hl - 4, "\r\n\r\n", 4) == 0)
@@ -93,15 +99,16 @@ static int cmd_ws(int argc, char **argv) {
   hdr[hl] = '\0';
   printf("%.*s\n", (int)strcspn(hdr, "\r\n"), hdr);
   if (strncmp(hdr, "HTTP/1.1 101", 12) != 0)
-    return 1;
-  if (argc == 5)
-    return 0;
-  pid_t pid = fork();
+    goto out;
+  if (argc == 5) {
+    rc = 0;
+    goto out;
+  }
+  pid = fork();
   if (pid == 0) {
     execvp(argv[5], argv + 5);
     _exit(127);
   }
-  int rc = 1;
   for (;;) {
     unsigned char h2[2], ext[8], *payload;
     size_t len;
@@ -120,26 +127,33 @@ static int cmd_ws(int argc, char **argv) {
         len = len << 8 | ext[i];
     }
     payload = malloc(len + 1);
-    if (!payload || ssl_read_full(ssl, fd, payload, len, deadline))
-      break;
-    payload[len] = '\0';
-    if ((h2[0] & 0x0f) == 1) {
-      printf("%s\n", payload);
+    if (!payload || ssl_read_full(ssl, fd, payload, len, deadline)) {
       free(payload);
+      break;
+    }
+    payload[len] = '\0';
+    int text = (h2[0] & 0x0f) == 1;
+    if (text)
+      printf("%s\n", payload);
+    free(payload);
+    if (text) {
       rc = 0;
       break;
     }
-    free(payload);
   }
-  int st;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    fprintf(stderr, "command failed\n");
-    rc = 1;
+out:
+  if (pid > 0) {
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "command failed\n");
+      rc = 1;
+    }
   }
   SSL_free(ssl);
   SSL_CTX_free(ctx);
-  close(fd);
+  if (fd >= 0)
+    close(fd);
   return rc;
 }
 
