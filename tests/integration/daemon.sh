@@ -58,6 +58,7 @@ check "SIGTERM after reloads ends with exit 0" stop_daemon TERM
 
 # Start/stop cycles with traffic (under the ASan build a leak or a
 # use-after-free in the lws/libuv teardown fails the exit status).
+sed -i "/bogus_key/d" "$conf"
 cycles_ok=1
 for i in 1 2 3 4 5; do
   start_daemon "$conf" "$T/min/run" || { cycles_ok=0; break; }
