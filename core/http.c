@@ -24,6 +24,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "webroot.h"
 
 #define WS_QUEUE_MAX 256        /* messages queued per client before a drop */
 #define HDR_MAX 2048
@@ -58,6 +59,8 @@ struct mg_http_txn {
   /* the response */
   int status;
   char content_type[64];
+  const char *cache_control; /* static string; NULL: no-store */
+  char etag[48];
   struct mg_buf out;
   size_t sent;
   int headers_sent;
@@ -81,7 +84,9 @@ struct mg_http {
   struct lws_vhost *vh;
   struct lws_protocols protocols[2];
   struct lws_protocol_vhost_options headers[6];
-  char *web_dir;
+  struct mg_webroot *web;
+  char cache_assets[48];  /* Cache-Control of /assets/ */
+  unsigned char *scratch; /* LWS_PRE + headers + one body chunk */
   int64_t max_body;
   int64_t static_max_age_s;
   int64_t drain_ms;
@@ -179,48 +184,55 @@ void mg_http_reply_error(struct mg_http_txn *t, int status, const char *code,
   mg_buf_free(&b);
 }
 
-/* Write the response of c->txn: headers in one writeable callback, then
- * the body in chunks, one lws_write per callback. */
+#define CHUNK 65536
+
+/* Write the response of c->txn: the headers and the first chunk of the
+ * body in one lws_write (one TLS record, one syscall for most answers),
+ * the rest a chunk per writeable callback.  On h1 lws_write queues what
+ * the socket does not take at once. */
 static int txn_write(struct conn *c) {
   struct mg_http_txn *t = c->txn;
-  unsigned char buf[LWS_PRE + HDR_MAX];
-  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+  unsigned char *start = c->h->scratch + LWS_PRE, *p = start;
+  unsigned char *end = start + HDR_MAX;
 
   if (!t || !t->answered)
     return 0;
   if (!t->headers_sent) {
+    const char *cc = t->cache_control ? t->cache_control : "no-store";
     if (lws_add_http_common_headers(c->wsi, (unsigned)t->status,
                                     t->content_type, t->out.len, &p, end) ||
         lws_add_http_header_by_name(c->wsi,
                                     (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p,
-                                    end))
+                                    (const unsigned char *)cc, (int)strlen(cc),
+                                    &p, end))
+      return -1;
+    if (t->etag[0] &&
+        lws_add_http_header_by_name(c->wsi, (const unsigned char *)"etag:",
+                                    (const unsigned char *)t->etag,
+                                    (int)strlen(t->etag), &p, end))
       return -1;
     if ((t->close_after || c->h->draining) &&
         lws_add_http_header_by_token(c->wsi, WSI_TOKEN_CONNECTION,
                                      (const unsigned char *)"close", 5, &p, end))
       return -1;
-    if (lws_finalize_write_http_header(c->wsi, start, &p, end))
+    if (lws_finalize_http_header(c->wsi, &p, end))
       return -1;
     t->headers_sent = 1;
-    if (t->out.len) {
-      lws_callback_on_writable(c->wsi);
-      return 0;
-    }
-  } else {
-    size_t chunk = t->out.len - t->sent;
-    if (chunk > 16384)
-      chunk = 16384;
-    int final = t->sent + chunk == t->out.len;
-    memcpy(start, t->out.data + t->sent, chunk);
-    if (lws_write(c->wsi, start, chunk,
-                  final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
-      return -1;
-    t->sent += chunk;
-    if (!final) {
-      lws_callback_on_writable(c->wsi);
-      return 0;
-    }
+  }
+  size_t chunk = t->out.len - t->sent;
+  if (chunk > CHUNK)
+    chunk = CHUNK;
+  if (chunk)
+    memcpy(p, t->out.data + t->sent, chunk);
+  t->sent += chunk;
+  int final = t->sent == t->out.len;
+  size_t n = (size_t)(p - start) + chunk;
+  if (lws_write(c->wsi, start, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+      (int)n)
+    return -1;
+  if (!final) {
+    lws_callback_on_writable(c->wsi);
+    return 0;
   }
   int close_it = t->close_after || c->h->draining;
   conn_drop_txn(c);
@@ -233,95 +245,42 @@ static int txn_write(struct conn *c) {
 /* ---------------------------------------------------------------------- */
 /* Static files                                                            */
 
-static const struct {
-  const char *ext, *type;
-} mime_types[] = {
-    {".html", "text/html; charset=utf-8"},
-    {".js", "text/javascript; charset=utf-8"},
-    {".mjs", "text/javascript; charset=utf-8"},
-    {".css", "text/css; charset=utf-8"},
-    {".json", "application/json; charset=utf-8"},
-    {".svg", "image/svg+xml"},
-    {".png", "image/png"},
-    {".jpg", "image/jpeg"},
-    {".ico", "image/x-icon"},
-    {".woff2", "font/woff2"},
-    {".woff", "font/woff"},
-    {".ttf", "font/ttf"},
-    {".otf", "font/otf"},
-    {".pdf", "application/pdf"},
-    {".txt", "text/plain; charset=utf-8"},
-    {".webmanifest", "application/manifest+json"},
-};
+static struct mg_http_txn *txn_new(struct conn *c, const char *method,
+                                   const char *path);
 
-static const char *mime_for(const char *path) {
-  const char *dot = strrchr(path, '.');
-  if (dot && !strchr(dot, '/'))
-    for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++)
-      if (strcasecmp(dot, mime_types[i].ext) == 0)
-        return mime_types[i].type;
-  return NULL;
-}
-
-/* A path is safe when no segment starts with '.' (no "..", no hidden
- * files) and it has no backslash or control character. */
-static int path_safe(const char *path) {
-  if (path[0] != '/')
-    return 0;
-  for (const char *p = path; *p; p++) {
-    if ((unsigned char)*p < 0x20 || *p == '\\')
-      return 0;
-    if (*p == '/' && p[1] == '.')
-      return 0;
-  }
-  return 1;
-}
-
-static int serve_static(struct conn *c, const char *path, int is_get) {
+/* Serve a file of web_dir: 0 answered or streaming, -1 not found, -2 close
+ * the connection.  index.html and friends must be revalidated so that an
+ * upgrade is seen at once; /assets/ may be cached. */
+static int serve_static(struct conn *c, const char *path) {
   struct mg_http *h = c->h;
-  char file[4096], hdrs[256], etag[64], inm[128];
-  struct stat st;
-  const char *type;
-
-  if (!is_get)
-    return -2; /* 405 */
-  if (!path_safe(path))
-    return -1;
-  if (strcmp(path, "/") == 0)
-    path = "/index.html";
-  if (snprintf(file, sizeof(file), "%s%s", h->web_dir, path) >= (int)sizeof(file))
-    return -1;
-  if (stat(file, &st) != 0 || !S_ISREG(st.st_mode) || !(type = mime_for(file)))
-    return -1;
-  snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_mtime,
-           (unsigned long long)st.st_size);
-  /* index.html must be revalidated so that an upgrade is seen at once;
-   * versioned assets under /assets/ may be cached. */
+  struct mg_webfile f;
+  char inm[64];
   int cacheable = strncmp(path, "/assets/", 8) == 0 && h->static_max_age_s > 0;
-  if (cacheable)
-    snprintf(hdrs, sizeof(hdrs), "cache-control: public, max-age=%lld\r\netag: %s\r\n",
-             (long long)h->static_max_age_s, etag);
-  else
-    snprintf(hdrs, sizeof(hdrs), "cache-control: no-cache\r\netag: %s\r\n", etag);
 
-  if (lws_hdr_copy(c->wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
-      strcmp(inm, etag) == 0) {
-    unsigned char buf[LWS_PRE + 512];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-    if (lws_add_http_header_status(c->wsi, HTTP_STATUS_NOT_MODIFIED, &p, end) ||
-        lws_add_http_header_by_name(c->wsi, (const unsigned char *)"etag:",
-                                    (const unsigned char *)etag,
-                                    (int)strlen(etag), &p, end) ||
-        lws_add_http_header_content_length(c->wsi, 0, &p, end) ||
-        lws_finalize_write_http_header(c->wsi, start, &p, end))
-      return -3;
-    return lws_http_transaction_completed(c->wsi) ? -3 : 0;
+  if (mg_webroot_get(h->web, path, &f))
+    return -1;
+  int not_modified =
+      lws_hdr_copy(c->wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
+      strcmp(inm, f.etag) == 0;
+  if (f.data || not_modified) {
+    struct mg_http_txn *t = txn_new(c, "GET", path);
+    if (!t)
+      return -2;
+    t->cache_control = cacheable ? h->cache_assets : "no-cache";
+    snprintf(t->etag, sizeof(t->etag), "%s", f.etag);
+    if (not_modified)
+      mg_http_reply(t, 304, f.type, NULL, 0);
+    else
+      mg_http_reply(t, 200, f.type, f.data, f.len);
+    return 0;
   }
-  int n = lws_serve_http_file(c->wsi, file, type, hdrs, (int)strlen(hdrs));
-  if (n < 0)
-    return -3;
-  if (n > 0 && lws_http_transaction_completed(c->wsi))
-    return -3;
+  /* Too large to keep in memory: lws streams it from disk. */
+  char hdrs[192];
+  snprintf(hdrs, sizeof(hdrs), "cache-control: %s\r\netag: %s\r\n",
+           cacheable ? h->cache_assets : "no-cache", f.etag);
+  int n = lws_serve_http_file(c->wsi, f.path, f.type, hdrs, (int)strlen(hdrs));
+  if (n < 0 || (n > 0 && lws_http_transaction_completed(c->wsi)))
+    return -2;
   return 0;
 }
 
@@ -390,6 +349,29 @@ static char *req_query(struct lws *wsi) {
   return mg_buf_steal(&b);
 }
 
+/* A transaction for the request now on c; counted in flight until it is
+ * answered.  NULL when out of memory. */
+static struct mg_http_txn *txn_new(struct conn *c, const char *method,
+                                   const char *path) {
+  struct mg_http_txn *t = calloc(1, sizeof(*t));
+  if (!t)
+    return NULL;
+  t->h = c->h;
+  t->c = c;
+  snprintf(t->method, sizeof(t->method), "%s", method);
+  t->path = strdup(path);
+  t->query = req_query(c->wsi);
+  mg_buf_init(&t->body);
+  mg_buf_init(&t->out);
+  if (!t->path || !t->query) {
+    txn_free(t);
+    return NULL;
+  }
+  c->txn = t;
+  c->h->inflight++;
+  return t;
+}
+
 static int on_http(struct conn *c, const char *uri, size_t uri_len) {
   struct mg_http *h = c->h;
   const char *method = req_method(c->wsi);
@@ -402,36 +384,21 @@ static int on_http(struct conn *c, const char *uri, size_t uri_len) {
   path[uri_len] = '\0';
 
   if (strncmp(path, "/api/", 5) != 0) {
-    int rc = serve_static(c, path, strcmp(method, "GET") == 0);
+    int rc = strcmp(method, "GET") == 0 ? serve_static(c, path) : -1;
     if (rc == 0)
       return 0;
-    if (rc == -3)
+    if (rc == -2)
       return -1;
-    /* fall through to a JSON 404/405 through a txn */
-  }
-
-  t = calloc(1, sizeof(*t));
-  if (!t)
-    return -1;
-  t->h = h;
-  t->c = c;
-  snprintf(t->method, sizeof(t->method), "%s", method);
-  t->path = strdup(path);
-  t->query = req_query(c->wsi);
-  mg_buf_init(&t->body);
-  mg_buf_init(&t->out);
-  c->txn = t;
-  h->inflight++;
-  if (!t->path || !t->query)
-    return -1;
-
-  if (strncmp(path, "/api/", 5) != 0) {
+    if (!(t = txn_new(c, method, path)))
+      return -1;
     if (strcmp(method, "GET") != 0)
       mg_http_reply_error(t, 405, "method_not_allowed", "static files are GET only");
     else
       mg_http_reply_error(t, 404, "not_found", "no such file");
     return 0;
   }
+  if (!(t = txn_new(c, method, path)))
+    return -1;
 
   long long len = -1;
   if (lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
@@ -652,8 +619,14 @@ int mg_http_route(struct mg_http *h, const char *method, const char *path,
   return 0;
 }
 
+static void set_max_age(struct mg_http *h, int64_t ms) {
+  h->static_max_age_s = ms / 1000;
+  snprintf(h->cache_assets, sizeof(h->cache_assets), "public, max-age=%lld",
+           (long long)h->static_max_age_s);
+}
+
 void mg_http_reload(struct mg_http *h, const struct mg_config *cfg) {
-  h->static_max_age_s = cfg->static_max_age / 1000;
+  set_max_age(h, cfg->static_max_age);
   h->drain_ms = cfg->drain_timeout;
 }
 
@@ -673,10 +646,10 @@ int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
     return mg_err_set(err, -ENOMEM, "out of memory");
   h->loop = loop;
   h->max_body = cfg->max_body;
-  h->static_max_age_s = cfg->static_max_age / 1000;
+  set_max_age(h, cfg->static_max_age);
   h->drain_ms = cfg->drain_timeout;
-  h->web_dir = strdup(cfg->web_dir);
-  if (!h->web_dir) {
+  h->scratch = malloc(LWS_PRE + HDR_MAX + CHUNK);
+  if (!h->scratch || mg_webroot_create(cfg->web_dir, &h->web)) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
@@ -718,6 +691,9 @@ int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
   info.timeout_secs = (unsigned)((cfg->request_timeout + 999) / 1000);
   info.keepalive_timeout = (int)((cfg->idle_timeout + 999) / 1000);
   info.max_http_header_data = 4096;
+  /* lws sends a file in chunks of this size: the default 4 KiB costs a
+   * TLS record and a loop pass per 4 KiB of a typical asset. */
+  info.pt_serv_buf_size = 32768;
   info.max_http_header_pool = (unsigned short)(cfg->max_connections < 1024
                                                    ? cfg->max_connections
                                                    : 1024);
@@ -854,6 +830,7 @@ void mg_http_free(struct mg_http *h) {
     free(h->routes[i].path);
   }
   free(h->routes);
-  free(h->web_dir);
+  mg_webroot_free(h->web);
+  free(h->scratch);
   free(h);
 }

@@ -2,8 +2,9 @@
 # limits, TLS versions, no plain HTTP, the events WebSocket.
 . "$(dirname "$0")/lib.sh"
 
+cp -r "$MG_SRC/web" "$T/web"
 conf=$(write_config http <<CONF
-web_dir = $MG_SRC/web
+web_dir = $T/web
 plugin_dir = $MG_PLUGINS
 [http]
 listen = 127.0.0.1:0
@@ -31,6 +32,16 @@ check "JS is text/javascript" test "$(meta "$U/assets/app.js")" = "200 text/java
 check "assets are cacheable" grep -qi '^cache-control: public, max-age=3600' <<<"$(curl -sk -D - -o /dev/null "$U/assets/app.css")"
 check "security headers are sent" grep -qi '^x-content-type-options: nosniff' <<<"$hdrs"
 check "a CSP is sent" grep -qi "^content-security-policy: default-src 'self'" <<<"$hdrs"
+
+# Files are served from memory but an upgrade shows at the next request.
+sed -i 's/窓口支援システム/窓口支援システム（更新）/' "$T/web/index.html"
+check "a changed file is served at once" bash -c "curl -sk '$U/' | grep -q '（更新）'"
+check "... with a new ETag" test "$(curl -sk -D - -o /dev/null "$U/" | grep -i '^etag:' | cut -d' ' -f2 | tr -d '\r')" != "$etag"
+# Files over 1 MiB are streamed from disk, not kept.
+head -c 3000000 /dev/urandom > "$T/web/big.pdf"
+check "a large file is streamed whole" test "$(curl -sk "$U/big.pdf" | sha256sum)" = "$(sha256sum < "$T/web/big.pdf")"
+check "... as application/pdf" test "$(meta "$U/big.pdf")" = "200 application/pdf"
+check "a file of unknown type is not served" bash -c "touch '$T/web/secret.db'; [ \"\$(curl -sk -o /dev/null -w '%{http_code}' '$U/secret.db')\" = 404 ]"
 
 err_shape() { jq -e --arg c "$1" '.error.code == $c and (.error.message | length > 0)' "$T/body" >/dev/null; }
 check "unknown file: 404 JSON" test "$(meta "$U/nope.html")" = "404 application/json; charset=utf-8"
