@@ -343,7 +343,11 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
   d->signals_on = 1;
 
-  size_t failed = (size_t)mg_plugin_host_start(d->plugins);
+  int failed = mg_plugin_host_start(d->plugins);
+  if (failed < 0) {
+    mg_log_err("daemon", "cannot start devices: %s", strerror(-failed));
+    goto out;
+  }
   uint64_t wd = mg_sd_watchdog_usec();
   if (wd) {
     uv_timer_init(&d->loop, &d->watchdog);
@@ -353,7 +357,7 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
   d->ready_ms = (double)(uv_hrtime() - start_ns) / 1e6;
   {
     char st[256];
-    snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on port %d, %zu device(s) failed",
+    snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on port %d, %d device(s) failed",
              mg_http_port(d->http), failed);
     mg_sd_notify(st);
   }

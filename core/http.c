@@ -721,6 +721,8 @@ int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
   if (cfg->tls_min == 1)
     info.ssl_options_set |= SSL_OP_NO_TLSv1_2;
   info.timeout_secs = (unsigned)((cfg->request_timeout + 999) / 1000);
+  /* a client holding a header table without finishing its request */
+  info.timeout_secs_ah_idle = info.timeout_secs;
   info.keepalive_timeout = (int)((cfg->idle_timeout + 999) / 1000);
   h->vh = lws_create_vhost(h->ctx, &info);
   if (!h->vh) {

@@ -9,6 +9,8 @@ plugin_dir = $MG_PLUGINS
 [http]
 listen = 127.0.0.1:0
 max_body = 2k
+request_timeout = 1s
+idle_timeout = 2s
 [printer "p1"]
 plugin = fileprinter
 counters = shimin-1
@@ -72,6 +74,11 @@ out=$("$P" ws "$PORT" /api/v1/events 10000 "$MG_BIN/madoctl" --socket "$SOCK" pr
 check "a device event reaches the WebSocket" bash -c "tail -n1 <<<'$out' | jq -e '.topic | startswith(\"print.\")'"
 check "... with the device id and counters" bash -c "tail -n1 <<<'$out' | jq -e '.device == \"p1\" and .counters == [\"shimin-1\"]'"
 check "the test page was written" bash -c "ls '$T/prints' | grep -q ."
+
+# Slow or idle clients are dropped (request_timeout 1s, idle_timeout 2s).
+check "a client that sends nothing is dropped" "$P" hold "$PORT" 4000
+check "a client that never finishes its headers is dropped" "$P" hold "$PORT" 4000 'GET / HTTP/1.1\r\nHost: x\r\n'
+check "an idle keep-alive connection is closed" "$P" hold "$PORT" 5000 'GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
 
 # Keep-alive: many requests on one connection.
 n=$(curl -sk -o /dev/null -w '%{num_connects}\n' "$U/api/v1/health" "$U/api/v1/health" "$U/" | awk '{s += $1} END {print s}')

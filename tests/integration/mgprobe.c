@@ -7,6 +7,11 @@
  *       print the status line; on 101 run CMD (if any) and print the first
  *       text frame that arrives within TIMEOUT_MS.  Exit 0 when upgraded
  *       (and a frame arrived, if CMD was given).
+ *   mgprobe hold PORT TIMEOUT_MS [TEXT]
+ *       TLS-connect, send TEXT (\r and \n written as such), then read until
+ *       the server closes; print the milliseconds that took.  Exit 1 when
+ *       the connection is still open after TIMEOUT_MS (slow clients must be
+ *       dropped).
  *   mgprobe notify SOCKET N TIMEOUT_MS
  *       Bind a datagram socket like systemd's NOTIFY_SOCKET and print the
  *       first N messages received (one per line, newlines as '|').
@@ -157,6 +162,57 @@ out:
   return rc;
 }
 
+static int cmd_hold(int argc, char **argv) {
+  int fd = -1, rc = 1;
+  SSL_CTX *ctx = NULL;
+  SSL *ssl = NULL;
+  char text[1024];
+  size_t tl = 0;
+
+  if (argc < 4)
+    return 2;
+  long long start = now_ms(), deadline = start + atoll(argv[3]);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)atoi(argv[2]))};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  for (const char *p = argc > 4 ? argv[4] : ""; *p && tl < sizeof(text); p++) {
+    if (p[0] == '\\' && (p[1] == 'r' || p[1] == 'n')) {
+      text[tl++] = p[1] == 'r' ? '\r' : '\n';
+      p++;
+    } else {
+      text[tl++] = *p;
+    }
+  }
+  ctx = SSL_CTX_new(TLS_client_method());
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (!ctx || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    goto out;
+  ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  if (SSL_connect(ssl) != 1)
+    goto out;
+  if (tl && SSL_write(ssl, text, (int)tl) != (int)tl)
+    goto out;
+  for (;;) {
+    unsigned char b;
+    if (ssl_read_full(ssl, fd, &b, 1, deadline)) {
+      if (now_ms() < deadline) { /* closed by the server */
+        printf("closed after %lld ms\n", now_ms() - start);
+        rc = 0;
+      } else {
+        printf("still open after %lld ms\n", now_ms() - start);
+      }
+      break;
+    }
+  }
+out:
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
 static int cmd_notify(int argc, char **argv) {
   if (argc < 5)
     return 2;
@@ -195,6 +251,8 @@ static int cmd_notify(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "ws") == 0)
     return cmd_ws(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "hold") == 0)
+    return cmd_hold(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "notify") == 0)
     return cmd_notify(argc, argv);
   fprintf(stderr, "usage: mgprobe ws PORT PATH TIMEOUT_MS [CMD...] | notify SOCKET N TIMEOUT_MS\n");

@@ -17,6 +17,12 @@
  * goes through host->queue_work(); its `work` function runs on a worker
  * thread and must not call any other host service.
  *
+ * Order of callbacks: init; start; command any number of times; stop;
+ * fini.  If init fails, neither stop nor fini is called; if start fails,
+ * stop and fini are.  fini runs only after every queued work's done().
+ * Once stop has begun, fd_watch, timer_start and queue_work return
+ * -ESHUTDOWN.
+ *
  * Build plugins with -fvisibility=hidden and mark only the entry function
  * MG_PLUGIN_EXPORT.  See docs/plugins.md.
  */
@@ -133,7 +139,8 @@ struct mg_host {
                   struct mg_watch **out);
   void (*fd_unwatch)(struct mg_watch *w);
 
-  /* First after timeout_ms, then every repeat_ms (0: once). */
+  /* First after timeout_ms, then every repeat_ms (0: once).  A one-shot
+   * timer that has fired still needs timer_stop to free it. */
   int (*timer_start)(struct mg_instance *inst, uint64_t timeout_ms,
                      uint64_t repeat_ms, void (*cb)(void *ud), void *ud,
                      struct mg_timer **out);
@@ -144,12 +151,15 @@ struct mg_host {
   int (*queue_work)(struct mg_instance *inst, void (*work)(void *ud),
                     void (*done)(void *ud, int status), void *ud);
 
-  /* Send an event to the tablets: topic like "card.inserted", data a JSON
-   * object (or NULL).  Copied; returns 0 or a negative errno. */
+  /* Send an event to the tablets: topic like "card.inserted" (1-64 chars of
+   * a-z 0-9 . _ -), data a JSON object of at most 64 KiB (or NULL).  Copied;
+   * returns 0 or a negative errno. */
   int (*emit)(struct mg_instance *inst, const char *topic, const char *json);
 
   /* Finish a command that returned MG_PLUGIN_PENDING: status is an
-   * enum mg_plugin_status, json a result object (or NULL).  Copied. */
+   * enum mg_plugin_status, json a result object (or NULL).  Copied.  May be
+   * called from inside command() before it returns PENDING (to answer a
+   * bad request with a reason). */
   void (*complete)(struct mg_instance *inst, uint64_t req_id, int status,
                    const char *json);
 
