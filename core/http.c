@@ -72,6 +72,7 @@ struct conn {
   struct lws *wsi;
   struct mg_http_txn *txn;
   int is_ws;
+  int streaming; /* a large file is being sent by lws (counted in flight) */
   /* WebSocket send queue */
   struct ws_msg *q_head, *q_tail;
   size_t q_len;
@@ -248,6 +249,13 @@ static int txn_write(struct conn *c) {
 static struct mg_http_txn *txn_new(struct conn *c, const char *method,
                                    const char *path);
 
+static void conn_end_stream(struct conn *c) {
+  if (c && c->streaming) {
+    c->streaming = 0;
+    c->h->inflight--;
+  }
+}
+
 /* Serve a file of web_dir: 0 answered or streaming, -1 not found, -2 close
  * the connection.  index.html and friends must be revalidated so that an
  * upgrade is seen at once; /assets/ may be cached. */
@@ -281,6 +289,10 @@ static int serve_static(struct conn *c, const char *path) {
   int n = lws_serve_http_file(c->wsi, f.path, f.type, hdrs, (int)strlen(hdrs));
   if (n < 0 || (n > 0 && lws_http_transaction_completed(c->wsi)))
     return -2;
+  if (n == 0) { /* a graceful stop waits for the transfer to finish */
+    c->streaming = 1;
+    h->inflight++;
+  }
   return 0;
 }
 
@@ -542,11 +554,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
       return txn_write(c) ? -1 : 0;
     break;
   case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+    conn_end_stream(c);
+    if (h->draining)
+      return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
   case LWS_CALLBACK_CLOSED_HTTP:
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-    if (c && c->h)
+    if (c && c->h) {
       conn_drop_txn(c);
+      conn_end_stream(c);
+    }
     break;
 
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {

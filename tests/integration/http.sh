@@ -84,6 +84,23 @@ check "an idle keep-alive connection is closed" "$P" hold "$PORT" 5000 'GET /api
 n=$(curl -sk -o /dev/null -w '%{num_connects}\n' "$U/api/v1/health" "$U/api/v1/health" "$U/" | awk '{s += $1} END {print s}')
 check "requests share a keep-alive connection ($n connect)" test "$n" -eq 1
 
+# Graceful stop: a download in flight finishes, a new request is refused
+# with 503 shutting_down, and the daemon exits 0.
+head -c 20000000 /dev/urandom > "$T/web/large.pdf"
+curl -sk --limit-rate 10M -o "$T/large.out" "$U/large.pdf" &
+dl=$!
+sleep 0.5
+kill -TERM "$DAEMON_PID"
+sleep 0.2
+check "a request during the drain gets 503" test "$(curl -sk -o "$T/body" -w '%{http_code}' "$U/api/v1/health")" = 503
+check "... shutting_down" err_shape shutting_down
+wait $dl
+check "the download in flight at SIGTERM finished whole" test "$(sha256sum < "$T/large.out")" = "$(sha256sum < "$T/web/large.pdf")"
+st=0; wait "$DAEMON_PID" || st=$?; DAEMON_PID=""
+check "the drained daemon exits 0" test $st = 0
+start_daemon "$conf" "$T/http/run" || { summary; exit 1; }
+U="https://127.0.0.1:$PORT"
+
 # Graceful stop with a client connected.
 "$P" ws "$PORT" /api/v1/events 5000 sleep 3 >/dev/null 2>&1 &
 sleep 0.3
