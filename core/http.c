@@ -680,6 +680,9 @@ int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
   h->protocols[0].callback = callback;
   h->protocols[0].per_session_data_size = sizeof(struct conn);
   h->protocols[0].rx_buffer_size = 4096;
+  /* lws cuts every write into pieces of this size; one piece (and so one
+   * TLS record and one syscall) should carry headers plus a chunk. */
+  h->protocols[0].tx_packet_size = HDR_MAX + CHUNK;
 
   /* Headers on every response; the CSP allows only our own origin. */
   static const char *const hdr[][2] = {
