@@ -9,7 +9,7 @@ CONF
 )
 
 # sd_notify: a fake NOTIFY_SOCKET collects READY and STOPPING.
-"$MG_BIN/../bin/mgprobe" notify "$T/notify.sock" 3 20000 > "$T/notify.out" &
+"$MG_BIN/mgprobe" notify "$T/notify.sock" STOPPING=1 20000 > "$T/notify.out" &
 probe=$!
 for _ in $(seq 1 100); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
 export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=200000
@@ -28,10 +28,22 @@ box=$(jq -r .box_id <<<"$status")
 sleep 0.3 # let the watchdog fire at least once
 check "SIGTERM ends with exit 0" stop_daemon TERM
 check "ctl.sock is removed at exit" test ! -e "$T/min/run/ctl.sock"
-wait $probe
+check "the notify listener saw STOPPING=1" wait $probe
 check "READY=1 sent to NOTIFY_SOCKET" grep -q '^READY=1' "$T/notify.out"
 check "WATCHDOG=1 sent" grep -q '^WATCHDOG=1' "$T/notify.out"
+check "READY came before STOPPING" bash -c "grep -n '' '$T/notify.out' | grep -E 'READY|STOPPING' | head -1 | grep -q READY"
 check "log lines carry no '<N>' prefix outside journald" bash -c "! grep -q '^<[0-9]>' '$LOG'"
+
+# Under systemd (JOURNAL_STREAM names our stderr) lines carry <N> priority
+# prefixes for journald.
+jlog="$T/journal.log"
+: > "$jlog"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$jlog") "$MG_BIN/madoguchid" --config "$conf" 2>>"$jlog" &
+jpid=$!
+for _ in $(seq 1 100); do grep -q 'ready in' "$jlog" && break; sleep 0.05; done
+kill -TERM $jpid; wait $jpid
+check "journald form: notice lines start with <5>" grep -q '^<5>daemon: madoguchid .* ready in' "$jlog"
+check "journald form: no timestamps (journald adds its own)" bash -c "! grep -q '^20[0-9][0-9]-' '$jlog'"
 
 # Restart: same database, same box id, clean previous run.
 start_daemon "$conf" "$T/min/run" || { summary; exit 1; }

@@ -12,9 +12,10 @@
  *       the server closes; print the milliseconds that took.  Exit 1 when
  *       the connection is still open after TIMEOUT_MS (slow clients must be
  *       dropped).
- *   mgprobe notify SOCKET N TIMEOUT_MS
+ *   mgprobe notify SOCKET UNTIL TIMEOUT_MS
  *       Bind a datagram socket like systemd's NOTIFY_SOCKET and print the
- *       first N messages received (one per line, newlines as '|').
+ *       messages received (one per line, newlines as '|') until one
+ *       contains UNTIL; exit 1 if none did within TIMEOUT_MS.
  */
 #include <errno.h>
 #include <openssl/ssl.h>
@@ -218,7 +219,7 @@ static int cmd_notify(int argc, char **argv) {
     return 2;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[2]);
-  int want = atoi(argv[3]);
+  const char *until = argv[3];
   long long deadline = now_ms() + atoll(argv[4]);
   int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
   unlink(argv[2]);
@@ -228,7 +229,7 @@ static int cmd_notify(int argc, char **argv) {
   }
   printf("listening\n");
   fflush(stdout);
-  for (int got = 0; got < want;) {
+  for (;;) {
     long long left = deadline - now_ms();
     struct pollfd p = {fd, POLLIN, 0};
     if (left <= 0 || poll(&p, 1, (int)left) <= 0)
@@ -238,14 +239,15 @@ static int cmd_notify(int argc, char **argv) {
     if (n < 0)
       return 1;
     buf[n] = '\0';
+    int done = strstr(buf, until) != NULL;
     for (char *c = buf; *c; c++)
       if (*c == '\n')
         *c = '|';
     printf("%s\n", buf);
     fflush(stdout);
-    got++;
+    if (done)
+      return 0;
   }
-  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -255,6 +257,7 @@ int main(int argc, char **argv) {
     return cmd_hold(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "notify") == 0)
     return cmd_notify(argc, argv);
-  fprintf(stderr, "usage: mgprobe ws PORT PATH TIMEOUT_MS [CMD...] | notify SOCKET N TIMEOUT_MS\n");
+  fprintf(stderr, "usage: mgprobe ws PORT PATH TIMEOUT_MS [CMD...] | hold PORT TIMEOUT_MS [TEXT]\n"
+                  "       | notify SOCKET UNTIL TIMEOUT_MS\n");
   return 2;
 }
