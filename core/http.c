@@ -103,6 +103,7 @@ struct mg_http {
   void (*done)(void *ud);
   void *done_ud;
   int destroying;
+  int zombie; /* freed while handlers still owed answers: see mg_http_free */
 };
 
 static void lws_log_emit(int level, const char *line) {
@@ -153,7 +154,10 @@ void mg_http_reply(struct mg_http_txn *t, int status, const char *content_type,
   t->answered = 1;
   t->h->inflight--;
   if (!t->c) { /* client gone while the handler worked */
+    struct mg_http *h = t->h;
     txn_free(t);
+    if (h->zombie && h->inflight == 0)
+      free(h);
     return;
   }
   t->status = status;
@@ -854,5 +858,14 @@ void mg_http_free(struct mg_http *h) {
   free(h->routes);
   mg_webroot_free(h->web);
   free(h->scratch);
+  h->routes = NULL;
+  h->web = NULL;
+  h->scratch = NULL;
+  /* A handler that outlived drain_timeout still holds a transaction that
+   * points here; the last such answer frees the struct. */
+  if (h->inflight) {
+    h->zombie = 1;
+    return;
+  }
   free(h);
 }
