@@ -57,6 +57,8 @@ head -c 4096 /dev/zero | tr '\0' 'a' > "$T/big"
 check "a body over max_body: 413" test "$(meta -X POST --data-binary @"$T/big" "$U/api/v1/health" | cut -d' ' -f1)" = 413
 check "... body_too_large" err_shape body_too_large
 check "a POST without Content-Length: 411" test "$(meta -X POST -H 'Transfer-Encoding: chunked' -d x "$U/api/v1/health" | cut -d' ' -f1)" = 411
+big=$(head -c 6000 /dev/zero | tr '\0' x)
+check "headers over 4 KiB are refused (connection closed)" bash -c "[ \"\$(curl -sk -o /dev/null -w '%{http_code}' -H 'X-Big: $big' '$U/api/v1/health')\" = 000 ]"
 check "health still fine after errors" test "$(meta "$U/api/v1/health")" = "200 application/json; charset=utf-8"
 
 check "plain HTTP on the TLS port gets no HTTP answer" bash -c "! curl -s -m 3 -o /dev/null 'http://127.0.0.1:$PORT/api/v1/health'"
