@@ -8,9 +8,14 @@
  * Layout under `dir` (state_dir/packs):
  *   cache.git/               bare repository the remote is fetched into
  *   releases/<commit>/       one checked-out tree per activated commit
- *   releases/<commit>.json   {commit, signer, fingerprint, activated_at}
+ *   releases/<commit>.json   {commit, signer, fingerprint, activated_at, seq}
+ *                            (seq orders releases: the clock may jump)
  *   current -> releases/<commit>   the active release (symlink)
  *   state.json               rollback pin (a commit not to re-activate)
+ *
+ * ssh:// fetches get no credentials (no agent, no key file) and libgit2
+ * 1.5.1 does not check host keys: the signature check is what protects the
+ * box.  `active` and `changed` may be NULL.
  *
  * Blocking (network, disk): call from a worker thread, never the loop.
  * Functions are safe to call from one thread at a time per `dir`.
@@ -62,9 +67,10 @@ int mg_packrepo_status(const char *dir, struct mg_pack_release *active,
                        struct mg_pack_release **prev, size_t *n_prev,
                        struct mg_err *err);
 
-/* Make the previous kept release active again, and pin the one it
- * replaces so that the next pull does not re-activate it (a newer signed
- * commit does).  -ENOENT when there is nothing to go back to. */
+/* Make the previous kept release active again, and pin the newest release
+ * rolled back from (a second rollback keeps the first pin) so that the next
+ * pull does not re-activate it or anything up to it; a newer signed commit
+ * does, and clears the pin.  -ENOENT when there is nothing to go back to. */
 int mg_packrepo_rollback(const char *dir, struct mg_pack_release *active,
                          struct mg_err *err);
 
