@@ -15,6 +15,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "pack.h"
 #include "plugin_host.h"
 #include "version.h"
 
@@ -41,6 +42,11 @@ static int cmd_config_check(const struct opts *o, char **argv);
 static int cmd_log_level(const struct opts *o, char **argv);
 static int cmd_reload(const struct opts *o, char **argv);
 static int cmd_print_test(const struct opts *o, char **argv);
+static int cmd_pack_verify(const struct opts *o, char **argv);
+static int cmd_pack_status(const struct opts *o, char **argv);
+static int cmd_pack_log(const struct opts *o, char **argv);
+static int cmd_pack_pull(const struct opts *o, char **argv);
+static int cmd_pack_rollback(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -57,6 +63,16 @@ static const struct command commands[] = {
     {"reload", "", "re-read the configuration file (like SIGHUP)", 0, cmd_reload},
     {"print test", "--printer NAME",
      "print a test page naming this box and the printer", 0, cmd_print_test},
+    {"pack status", "", "the active procedure pack: commit, signer, when", 0,
+     cmd_pack_status},
+    {"pack log", "", "the active and the kept pack releases, newest first", 0,
+     cmd_pack_log},
+    {"pack pull", "", "fetch, check and activate the pack now", 0, cmd_pack_pull},
+    {"pack rollback", "", "go back to the previous pack release", 0,
+     cmd_pack_rollback},
+    {"pack verify", "DIR",
+     "check a pack folder against docs/packs.md (no daemon needed)", 1,
+     cmd_pack_verify},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -327,6 +343,99 @@ static int cmd_print_test(const struct opts *o, char **argv) {
     return 2;
   }
   return simple(o, "print-test", o->printer, human_print);
+}
+
+static void human_release(const struct mg_json *r, const char *mark) {
+  printf("%s %.12s  %s  signed by %s (%s)\n", mark, str_or(r, "commit", "?"),
+         str_or(r, "activated_at", "?"), str_or(r, "signer", "?"),
+         str_or(r, "fingerprint", "?"));
+}
+
+static void human_pack(const struct mg_json *r) {
+  const struct mg_json *p = mg_json_get(r, "pack");
+  const struct mg_json *lp = mg_json_get(r, "last_pull");
+  const struct mg_json *src = mg_json_get(r, "source");
+  if (p) { /* the answer of pull and rollback */
+    printf("%s\n", mg_json_get_bool(r, "changed") == 1 ? "activated a new release"
+                                                        : "no change");
+    r = p;
+  }
+  if (strcmp(str_or(r, "state", "none"), "active") != 0)
+    printf("no pack is active\n");
+  else
+    human_release(r, "active:");
+  if (src && mg_json_get_str(src, "url"))
+    printf("source:  %s (branch %s)\n", mg_json_get_str(src, "url"),
+           str_or(src, "branch", "?"));
+  if (lp && lp->type == MG_JSON_OBJECT)
+    printf("last pull: %s %s: %s\n", str_or(lp, "at", "?"),
+           mg_json_get_bool(lp, "ok") == 1 ? "ok" : "FAILED",
+           str_or(lp, "message", ""));
+}
+
+static void human_pack_log(const struct mg_json *r) {
+  const struct mg_json *prev = mg_json_get(r, "previous");
+  if (strcmp(str_or(r, "state", "none"), "active") == 0)
+    human_release(r, "*");
+  for (size_t i = 0; prev && prev->type == MG_JSON_ARRAY && i < prev->u.arr.n; i++)
+    human_release(prev->u.arr.items[i], " ");
+  if (strcmp(str_or(r, "state", "none"), "active") != 0 && (!prev || !prev->u.arr.n))
+    printf("no pack release on this box\n");
+}
+
+static int cmd_pack_status(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "pack-status", NULL, human_pack);
+}
+static int cmd_pack_log(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "pack-status", NULL, human_pack_log);
+}
+static int cmd_pack_pull(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "pack-pull", NULL, human_pack);
+}
+static int cmd_pack_rollback(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "pack-rollback", NULL, human_pack);
+}
+
+/* Checks a folder with the same validator the box runs before activating. */
+static int cmd_pack_verify(const struct opts *o, char **argv) {
+  struct mg_pack_report rep;
+  mg_pack_report_init(&rep);
+  int rc = mg_pack_verify(argv[0], &rep);
+  if (o->json) {
+    struct mg_buf b;
+    struct mg_jw w;
+    mg_buf_init(&b);
+    mg_jw_init(&w, &b);
+    mg_jw_obj(&w);
+    mg_jw_kbool(&w, "valid", rc == 0);
+    mg_jw_key(&w, "problems");
+    mg_jw_arr(&w);
+    for (size_t i = 0; i < rep.n; i++) {
+      mg_jw_obj(&w);
+      mg_jw_kstr(&w, "file", rep.v[i].file);
+      mg_jw_kint(&w, "line", rep.v[i].line);
+      mg_jw_kint(&w, "column", rep.v[i].col);
+      mg_jw_kstr(&w, "message", rep.v[i].msg);
+      mg_jw_obj_end(&w);
+    }
+    mg_jw_arr_end(&w);
+    mg_jw_kint(&w, "more", (int64_t)rep.dropped);
+    mg_jw_obj_end(&w);
+    printf("%s\n", b.data ? b.data : "{}");
+    mg_buf_free(&b);
+  } else if (rc) {
+    mg_pack_report_print(&rep, stderr);
+    fprintf(stderr, "madoctl: %s: the pack is refused (%zu problem(s))\n", argv[0],
+            rep.n + rep.dropped);
+  } else {
+    printf("%s: OK\n", argv[0]);
+  }
+  mg_pack_report_free(&rep);
+  return rc ? 1 : 0;
 }
 
 static int cmd_config_check(const struct opts *o, char **argv) {

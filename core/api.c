@@ -30,11 +30,8 @@ static void health(void *ud, struct mg_http_txn *t, const struct mg_http_req *re
   mg_jw_obj(&w);
   mg_jw_kint(&w, "schema", mg_store_version(d->store));
   mg_jw_obj_end(&w);
-  /* Packs arrive with the pack issue; until then the box has none. */
   mg_jw_key(&w, "pack");
-  mg_jw_obj(&w);
-  mg_jw_kstr(&w, "state", "none");
-  mg_jw_obj_end(&w);
+  mg_pack_service_json(d->packs, 0, &w);
   mg_jw_key(&w, "plugins");
   mg_jw_obj(&w);
   mg_jw_kint(&w, "loaded", (int64_t)mg_plugin_host_count_plugins(d->plugins));

@@ -73,6 +73,23 @@ static const struct mg_config_item tls_items[] = {
      NULL, "Lowest TLS version accepted."},
     {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
 
+static const struct mg_config_item pack_items[] = {
+    {MG_CFG_STR, "url", "", CFG_OFF(pack_url), 0, 0, 0, NULL, NULL,
+     "Git repository of the procedure pack: `https://…`, `ssh://…`, `file://…` "
+     "or a path; empty: no pack is pulled (docs/packs.md)."},
+    {MG_CFG_STR, "branch", "main", CFG_OFF(pack_branch), 0, 0, 0, NULL, NULL,
+     "Branch whose signed tip is activated."},
+    {MG_CFG_STR, "allowed_signers", "", CFG_OFF(pack_signers), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "OpenSSH allowed_signers file: the administrators whose SSH-signed "
+     "commits may be activated (Ed25519 keys, namespace git)."},
+    {MG_CFG_DURATION, "interval", "15m", CFG_OFF(pack_interval), 0, 0,
+     7LL * 24 * 3600 * 1000, NULL, NULL,
+     "Time between pulls, with ±10 % jitter; 0: only `madoctl pack pull`."},
+    {MG_CFG_INT, "keep_releases", "3", CFG_OFF(pack_keep), 0, 1, 50, NULL,
+     NULL, "Earlier releases kept for `madoctl pack rollback`."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
 /* Keys the host reads in every device section; the rest go to the plugin. */
 static const struct mg_config_item device_items[] = {
     {MG_CFG_STR, "plugin", NULL, DEV_OFF(plugin), MG_CFG_REQUIRED, 0, 0, NULL,
@@ -95,6 +112,7 @@ static const struct section_def plain_sections[] = {
     {"daemon", daemon_items, "The daemon itself."},
     {"http", http_items, "The HTTPS and WebSocket listener for the tablets."},
     {"tls", tls_items, "TLS material of the listener."},
+    {"pack", pack_items, "Where the procedure pack comes from."},
 };
 
 /* Section types that declare a device; the kind must match the plugin's. */
@@ -770,6 +788,16 @@ int mg_config_parse(const char *text, size_t len, const char *name,
   }
   if (!cfg->cert || !cfg->key) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  if (*cfg->pack_url && !*cfg->pack_signers) {
+    size_t k = 0;
+    while (strcmp(plain_sections[k].name, "pack") != 0)
+      k++;
+    rc = mg_err_set(err, -EINVAL,
+                    "%s:%d: [pack] url needs allowed_signers (only signed "
+                    "packs are activated)",
+                    name, seen[k]);
     goto out;
   }
   cfg->log_level += MG_LOG_ERR; /* enum index -> syslog priority */

@@ -67,6 +67,13 @@ struct mg_config {
   char *key;              /* default state_dir/tls/key.pem */
   int tls_min;            /* 0: TLS 1.2, 1: TLS 1.3 */
 
+  /* [pack] */
+  char *pack_url;         /* "" = no pack source */
+  char *pack_branch;
+  char *pack_signers;     /* allowed_signers file */
+  int64_t pack_interval;  /* ms between pulls; 0 = only on demand */
+  int64_t pack_keep;      /* releases kept for rollback */
+
   struct mg_config_device *devices;
   size_t n_devices;
 };

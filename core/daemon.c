@@ -73,6 +73,28 @@ static void on_plugin_event(void *ud, const char *instance_id,
   mg_buf_free(&b);
 }
 
+/* A box event (no device): the pack was activated, ... */
+static void on_box_event(void *ud, const char *topic, const char *json) {
+  struct mg_daemon *d = ud;
+  struct mg_buf b;
+  struct mg_jw w;
+  if (!d->http)
+    return;
+  mg_buf_init(&b);
+  mg_jw_init(&w, &b);
+  mg_jw_obj(&w);
+  mg_jw_kstr(&w, "topic", topic);
+  mg_jw_kstr(&w, "device", NULL);
+  mg_jw_key(&w, "counters");
+  mg_jw_arr(&w);
+  mg_jw_arr_end(&w);
+  mg_jw_kraw(&w, "data", json && *json ? json : "null");
+  mg_jw_obj_end(&w);
+  if (!b.oom && !w.bad)
+    mg_http_broadcast(d->http, b.data);
+  mg_buf_free(&b);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Control commands                                                        */
 
@@ -116,9 +138,7 @@ static void status_json(struct mg_daemon *d, struct mg_jw *w) {
   mg_jw_kint(w, "schema_latest", mg_store_latest_version());
   mg_jw_obj_end(w);
   mg_jw_key(w, "pack");
-  mg_jw_obj(w);
-  mg_jw_kstr(w, "state", "none");
-  mg_jw_obj_end(w);
+  mg_pack_service_json(d->packs, 0, w);
   mg_jw_key(w, "plugins");
   mg_jw_obj(w);
   mg_jw_kint(w, "loaded", (int64_t)mg_plugin_host_count_plugins(d->plugins));
@@ -139,6 +159,11 @@ static void on_device_result(void *ud, int status, const char *json) {
                   status == MG_PLUGIN_RETRY
                       ? "the device is busy or not ready; try again"
                       : "the device failed; see `madoctl devices` and the log");
+}
+
+/* A pull's or a rollback's answer goes back to the waiting madoctl. */
+static void on_pack_done(void *ud, int rc, const char *json_or_msg) {
+  mg_ctl_finish(ud, rc, rc ? NULL : json_or_msg, rc ? json_or_msg : NULL);
 }
 
 /* The single string argument of a command, or NULL. */
@@ -167,7 +192,21 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
       return mg_err_set(err, rc, "cannot send the command: %s", strerror(-rc));
     return MG_CTL_LATER;
   }
-  if (strcmp(cmd, "status") == 0) {
+  if (strcmp(cmd, "pack-pull") == 0 || strcmp(cmd, "pack-rollback") == 0) {
+    int pull = strcmp(cmd, "pack-pull") == 0;
+    int rc = pull ? mg_pack_service_pull(d->packs, on_pack_done, call)
+                  : mg_pack_service_rollback(d->packs, on_pack_done, call);
+    if (rc == -ENOENT)
+      return mg_err_set(err, rc, "no pack source: set [pack] url");
+    if (rc == -EBUSY)
+      return mg_err_set(err, rc, "another pack job is running; try again");
+    if (rc)
+      return mg_err_set(err, rc, "cannot start: %s", strerror(-rc));
+    return MG_CTL_LATER;
+  }
+  if (strcmp(cmd, "pack-status") == 0) {
+    mg_pack_service_json(d->packs, 1, w);
+  } else if (strcmp(cmd, "status") == 0) {
     status_json(d, w);
   } else if (strcmp(cmd, "plugins") == 0) {
     mg_plugin_host_plugins_json(d->plugins, w);
@@ -236,6 +275,7 @@ static void close_cb_noop(uv_handle_t *h) { (void)h; }
 static void close_ours(void *ud) {
   struct mg_daemon *d = ud;
   mg_plugin_host_stop(d->plugins);
+  mg_pack_service_stop(d->packs);
   mg_ctl_stop(d->ctl);
   d->ctl = NULL;
   if (d->signals_on) {
@@ -328,6 +368,10 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
   }
   if (mg__api_register(d))
     goto out;
+  if (mg_pack_service_start(&d->loop, cfg, on_box_event, d, &d->packs, &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
   snprintf(sock, sizeof(sock), "%s/ctl.sock", cfg->runtime_dir);
   if (mg_ctl_start(&d->loop, sock, cfg->ctl_group, mg__daemon_ctl, d, &d->ctl,
                    &err)) {
@@ -384,6 +428,7 @@ out:
       mg_log_warn("daemon", "event loop still had open handles at exit");
   }
   mg_http_free(d->http);
+  mg_pack_service_free(d->packs);
   mg_plugin_host_destroy(d->plugins);
   mg_store_close(d->store);
   free(d->box_id);

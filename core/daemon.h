@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "http.h"
+#include "pack_service.h"
 #include "plugin_host.h"
 #include "store.h"
 
@@ -24,6 +25,7 @@ struct mg_daemon {
   struct mg_plugin_host *plugins;
   struct mg_http *http;
   struct mg_ctl *ctl;
+  struct mg_pack_service *packs;
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog;
   int watchdog_on;

@@ -1,0 +1,48 @@
+/*
+ * pack_service.h — the box's procedure pack: which release is active,
+ * periodic and on-demand pulls on a worker thread (sync/packrepo.h with
+ * the validator of core/pack.h), rollback, and the "pack.activated" event.
+ * Everything here runs on the loop; git and disk work runs on workers.
+ */
+#ifndef MG_PACK_SERVICE_H
+#define MG_PACK_SERVICE_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "err.h"
+#include "json.h"
+
+struct mg_pack_service;
+
+/* An event for the tablets (topic, JSON object). */
+typedef void (*mg_pack_event_fn)(void *ud, const char *topic, const char *json);
+/* Result of a pull or rollback: rc 0 and a JSON object, or rc < 0 and a
+ * message naming what went wrong. */
+typedef void (*mg_pack_done_fn)(void *ud, int rc, const char *json_or_msg);
+
+/* Read the active release (state_dir/packs) and start the pull timer
+ * ([pack] interval, with jitter) when [pack] url is set. */
+int mg_pack_service_start(uv_loop_t *loop, const struct mg_config *cfg,
+                          mg_pack_event_fn event, void *event_ud,
+                          struct mg_pack_service **out, struct mg_err *err);
+
+/* Pull now (a pull already running is joined: cb gets its result). */
+int mg_pack_service_pull(struct mg_pack_service *s, mg_pack_done_fn cb,
+                         void *ud);
+/* Go back to the previous release. */
+int mg_pack_service_rollback(struct mg_pack_service *s, mg_pack_done_fn cb,
+                             void *ud);
+
+/* {"state": "none"|"active", "commit", "signer", "fingerprint",
+ *  "activated_at", "source": {...}, "last_pull": {...}, "previous": [...]}
+ * `full` adds the kept releases and the source. */
+void mg_pack_service_json(const struct mg_pack_service *s, int full,
+                          struct mg_jw *w);
+
+/* Stop the timer; a pull in progress finishes (its callbacks get
+ * -ECANCELED).  Run the loop afterwards, then free. */
+void mg_pack_service_stop(struct mg_pack_service *s);
+void mg_pack_service_free(struct mg_pack_service *s); /* NULL is fine */
+
+#endif
