@@ -48,10 +48,11 @@ static int mkdirs(const char *path, mode_t mode) {
 /* ---------------------------------------------------------------------- */
 /* Events from devices go to the tablets.                                  */
 
-static void on_plugin_event(void *ud, const char *instance_id,
-                            const char *const *counters, const char *topic,
-                            const char *json) {
-  struct mg_daemon *d = ud;
+/* One event frame for the tablets: {"topic", "device", "counters", "data"}.
+ * device is NULL for the box's own events (pack activated, ...). */
+static void broadcast(struct mg_daemon *d, const char *topic,
+                      const char *device, const char *const *counters,
+                      const char *json) {
   struct mg_buf b;
   struct mg_jw w;
   if (!d->http)
@@ -60,7 +61,7 @@ static void on_plugin_event(void *ud, const char *instance_id,
   mg_jw_init(&w, &b);
   mg_jw_obj(&w);
   mg_jw_kstr(&w, "topic", topic);
-  mg_jw_kstr(&w, "device", instance_id);
+  mg_jw_kstr(&w, "device", device);
   mg_jw_key(&w, "counters");
   mg_jw_arr(&w);
   for (size_t i = 0; counters && counters[i]; i++)
@@ -73,26 +74,14 @@ static void on_plugin_event(void *ud, const char *instance_id,
   mg_buf_free(&b);
 }
 
-/* A box event (no device): the pack was activated, ... */
+static void on_plugin_event(void *ud, const char *instance_id,
+                            const char *const *counters, const char *topic,
+                            const char *json) {
+  broadcast(ud, topic, instance_id, counters, json);
+}
+
 static void on_box_event(void *ud, const char *topic, const char *json) {
-  struct mg_daemon *d = ud;
-  struct mg_buf b;
-  struct mg_jw w;
-  if (!d->http)
-    return;
-  mg_buf_init(&b);
-  mg_jw_init(&w, &b);
-  mg_jw_obj(&w);
-  mg_jw_kstr(&w, "topic", topic);
-  mg_jw_kstr(&w, "device", NULL);
-  mg_jw_key(&w, "counters");
-  mg_jw_arr(&w);
-  mg_jw_arr_end(&w);
-  mg_jw_kraw(&w, "data", json && *json ? json : "null");
-  mg_jw_obj_end(&w);
-  if (!b.oom && !w.bad)
-    mg_http_broadcast(d->http, b.data);
-  mg_buf_free(&b);
+  broadcast(ud, topic, NULL, NULL, json);
 }
 
 /* ---------------------------------------------------------------------- */

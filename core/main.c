@@ -74,14 +74,21 @@ static void lan_address(char *out, size_t len) {
 
 static int demo_config(const char *dir_arg, struct mg_config **out,
                        struct mg_err *err) {
-  char dir[PATH_MAX], text[8192];
+  char dir[PATH_MAX], text[16384];
   if (mkdir(dir_arg, 0750) != 0 && errno != EEXIST)
     return mg_err_set(err, -errno, "%s: %s", dir_arg, strerror(errno));
   if (!realpath(dir_arg, dir))
     return mg_err_set(err, -errno, "%s: %s", dir_arg, strerror(errno));
-  char prints[PATH_MAX + 16];
+  char prints[PATH_MAX + 16], signers[PATH_MAX + 32], pack[2 * PATH_MAX + 128];
   snprintf(prints, sizeof(prints), "%s/prints", dir);
   mkdir(prints, 0750);
+  /* scripts/demo-pack publishes the demo pack as a signed repository */
+  snprintf(signers, sizeof(signers), "%s/allowed_signers", dir);
+  pack[0] = '\0';
+  if (access(signers, R_OK) == 0)
+    snprintf(pack, sizeof(pack),
+             "[pack]\nurl = file://%s/pack-repo\nallowed_signers = %s\n", dir,
+             signers);
   int n = snprintf(text, sizeof(text),
                    "; built-in demo configuration (madoguchid --demo)\n"
                    "[daemon]\n"
@@ -94,9 +101,10 @@ static int demo_config(const char *dir_arg, struct mg_config **out,
                    "[printer \"demo\"]\n"
                    "plugin = fileprinter\n"
                    "counters = shimin-1, shimin-2\n"
-                   "dir = %s\n",
+                   "dir = %s\n"
+                   "%s",
                    dir, dir, pick_dir(MG_DEFAULT_PLUGIN_DIR, MG_BUILD_PLUGIN_DIR),
-                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), prints);
+                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), prints, pack);
   if (n < 0 || n >= (int)sizeof(text))
     return mg_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
   return mg_config_parse(text, (size_t)n, "(demo)", out, err);

@@ -8,6 +8,7 @@
  */
 #define MG_PACK_INTERNAL
 #include "pack.h"
+#include "ini.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -227,117 +228,66 @@ size_t mg__pack_list_dir(struct mg__ld *c, const char *rel, char ***names) {
 /* ---------------------------------------------------------------------- */
 /* INI (docs/config.md syntax, one known section)                           */
 
-static size_t value_end(const char *v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if ((v[i] == ';' || v[i] == '#') &&
-        (i == 0 || isspace((unsigned char)v[i - 1])))
-      return i;
-  return n;
-}
 
 int mg__pack_ini(struct mg__ld *c, const char *rel, const char *section,
                  const char *const *keys, struct mg__kv *kv, size_t nkv) {
-  size_t len = 0, pos;
+  size_t len = 0;
   struct mg_csv_error e;
-  int line = 0, in_sec = 0, seen_sec = 0;
+  struct mg_ini ini = {0};
+  struct mg_err err = {{0}};
   char *text = mg__pack_read(c, rel, &len, 0);
+  int seen = 0;
+
   if (!text)
     return -1;
   memset(kv, 0, nkv * sizeof(*kv));
-  int skip = mg_csv_check_text(text, len, &e);
+  int skip = mg_csv_check_text(text, len, &e); /* encoding, as for CSV */
   if (skip < 0) {
     mg__pack_prob(c, rel, e.line, e.col, "%s", e.rule);
     free(text);
     return -1;
   }
-  pos = (size_t)skip;
-  while (pos < len) {
-    const char *p = text + pos;
-    const char *nl = memchr(p, '\n', len - pos);
-    size_t n = nl ? (size_t)(nl - p) : len - pos;
-    pos += n + (nl ? 1 : 0);
-    line++;
-    while (n && isspace((unsigned char)*p)) {
-      p++;
-      n--;
-    }
-    while (n && isspace((unsigned char)p[n - 1]))
-      n--;
-    if (n == 0 || *p == ';' || *p == '#')
-      continue;
-    if (*p == '[') {
-      size_t close = value_end(p, n);
-      while (close && isspace((unsigned char)p[close - 1]))
-        close--;
-      if (close < 2 || p[close - 1] != ']') {
-        mg__pack_prob(c, rel, line, 0, "a section header must end with ]");
-        in_sec = 0;
-        continue;
-      }
-      if (close - 2 != strlen(section) || memcmp(p + 1, section, close - 2)) {
-        mg__pack_prob(c, rel, line, 0, "unknown section [%.*s] (only [%s])",
-                      (int)(close - 2 > 60 ? 60 : close - 2), p + 1, section);
-        in_sec = 0;
-        continue;
-      }
-      if (seen_sec)
-        mg__pack_prob(c, rel, line, 0, "section [%s] given twice", section);
-      in_sec = seen_sec = 1;
-      continue;
-    }
-    const char *eq = memchr(p, '=', n);
-    size_t kl = eq ? (size_t)(eq - p) : 0;
-    while (kl && isspace((unsigned char)p[kl - 1]))
-      kl--;
-    if (!eq || kl == 0) {
-      mg__pack_prob(c, rel, line, 0, "expected `key = value`");
-      continue;
-    }
-    if (!seen_sec) {
-      mg__pack_prob(c, rel, line, 0, "`key = value` before [%s]", section);
-      continue;
-    }
-    if (!in_sec)
-      continue; /* inside an unknown section, already reported */
-    size_t k;
-    for (k = 0; keys[k]; k++)
-      if (strlen(keys[k]) == kl && memcmp(keys[k], p, kl) == 0)
-        break;
-    if (!keys[k] || k >= nkv) {
-      mg__pack_prob(c, rel, line, 0, "unknown key \"%.*s\" in [%s]",
-                    (int)(kl > 60 ? 60 : kl), p, section);
-      continue;
-    }
-    if (kv[k].line) {
-      mg__pack_prob(c, rel, line, 0, "key \"%s\" given twice (first on line %d)",
-                    keys[k], kv[k].line);
-      continue;
-    }
-    const char *v = eq + 1;
-    size_t vn = n - (size_t)(v - p);
-    while (vn && isspace((unsigned char)*v)) {
-      v++;
-      vn--;
-    }
-    char buf[1024];
-    if (vn && *v == '"') {
-      const char *q = memchr(v + 1, '"', vn - 1);
-      if (!q) {
-        mg__pack_prob(c, rel, line, 0, "unterminated quoted value");
-        continue;
-      }
-      snprintf(buf, sizeof(buf), "%.*s", (int)(q - v - 1), v + 1);
-    } else {
-      size_t e2 = value_end(v, vn);
-      while (e2 && isspace((unsigned char)v[e2 - 1]))
-        e2--;
-      snprintf(buf, sizeof(buf), "%.*s", (int)e2, v);
-    }
-    kv[k].value = mg__pack_strdup(c, buf);
-    kv[k].line = line;
+  if (mg_ini_read(text + skip, len - (size_t)skip, rel, &ini, &err)) {
+    /* the message starts with "rel:line: "; keep the rule */
+    const char *rule = err.msg;
+    for (int colons = 0; *rule && colons < 2; rule++)
+      colons += *rule == ':';
+    mg__pack_prob(c, rel, ini.err_line, 0, "%s", *rule == ' ' ? rule + 1 : rule);
   }
-  if (!seen_sec)
+  for (size_t i = 0; i < ini.n; i++) {
+    struct mg_ini_section *sec = &ini.s[i];
+    if (sec->id || strcmp(sec->type, section) != 0) {
+      mg__pack_prob(c, rel, sec->line, 0, "unknown section [%s%s%s%s] (only [%s])",
+                    sec->type, sec->id ? " \"" : "", sec->id ? sec->id : "",
+                    sec->id ? "\"" : "", section);
+      continue;
+    }
+    if (seen++) {
+      mg__pack_prob(c, rel, sec->line, 0, "section [%s] given twice", section);
+      continue;
+    }
+    for (size_t j = 0; j < sec->n_kv; j++) {
+      const struct mg_config_kv *x = &sec->kv[j];
+      size_t k;
+      for (k = 0; keys[k] && k < nkv; k++)
+        if (strcmp(keys[k], x->key) == 0)
+          break;
+      if (!keys[k] || k >= nkv) {
+        mg__pack_prob(c, rel, x->line, 0, "unknown key \"%.60s\" in [%s]", x->key,
+                      section);
+      } else if (kv[k].line) {
+        mg__pack_prob(c, rel, x->line, 0,
+                      "key \"%s\" given twice (first on line %d)", keys[k],
+                      kv[k].line);
+      } else {
+        kv[k].value = mg__pack_strdup(c, x->value);
+        kv[k].line = x->line;
+      }
+    }
+  }
+  if (!seen && !err.msg[0])
     mg__pack_prob(c, rel, 0, 0, "missing section [%s]", section);
+  mg_ini_free(&ini);
   free(text);
   return 0;
 }
