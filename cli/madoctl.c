@@ -371,6 +371,12 @@ static void human_pack(const struct mg_json *r) {
     printf("last pull: %s %s: %s\n", str_or(lp, "at", "?"),
            mg_json_get_bool(lp, "ok") == 1 ? "ok" : "FAILED",
            str_or(lp, "message", ""));
+  const struct mg_json *prev = mg_json_get(r, "previous");
+  if (prev && prev->type == MG_JSON_ARRAY && prev->u.arr.n) {
+    printf("kept for rollback:\n");
+    for (size_t i = 0; i < prev->u.arr.n; i++)
+      human_release(prev->u.arr.items[i], " ");
+  }
 }
 
 static void human_pack_log(const struct mg_json *r) {
