@@ -270,15 +270,6 @@ static void list_free(struct mg_config_list *l) {
   l->n = 0;
 }
 
-static char *trimdup(const char *p, size_t n) {
-  while (n && isspace((unsigned char)*p)) {
-    p++;
-    n--;
-  }
-  while (n && isspace((unsigned char)p[n - 1]))
-    n--;
-  return strndup(p, n);
-}
 
 /* Appends to the list: `counter` and `counters` share one. */
 static const char *list_add(struct mg_config_list *l, const char *s) {
@@ -286,7 +277,7 @@ static const char *list_add(struct mg_config_list *l, const char *s) {
   while (*p) {
     const char *comma = strchr(p, ',');
     size_t len = comma ? (size_t)(comma - p) : strlen(p);
-    char *item = trimdup(p, len);
+    char *item = mg__trimdup(p, len);
     if (!item)
       return "out of memory";
     if (!*item) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *trimdup(const char *p, size_t n) {
+char *mg__trimdup(const char *p, size_t n) {
   while (n && isspace((unsigned char)*p)) {
     p++;
     n--;
@@ -187,7 +187,7 @@ int mg_ini_read(const char *text, size_t len, const char *file,
                           line);
       value = strndup(v + 1, (size_t)(q - v - 1));
     } else {
-      value = trimdup(v, value_end(v, vn));
+      value = mg__trimdup(v, value_end(v, vn));
     }
     struct mg_ini_section *sec = &ini->s[ini->n - 1];
     struct mg_config_kv *kv = realloc(sec->kv, (sec->n_kv + 1) * sizeof(*kv));

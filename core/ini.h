@@ -34,4 +34,7 @@ int mg_ini_read(const char *text, size_t len, const char *file,
                 struct mg_ini *ini, struct mg_err *err);
 void mg_ini_free(struct mg_ini *ini);
 
+/* A malloc'd copy of p[0..n) without leading and trailing white space. */
+char *mg__trimdup(const char *p, size_t n);
+
 #endif
