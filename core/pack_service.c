@@ -20,7 +20,15 @@
 #include "packrepo.h"
 #include "sshsig.h"
 
-enum { JOB_PULL, JOB_ROLLBACK };
+enum { JOB_PULL, JOB_ROLLBACK, JOB_LOAD };
+
+/* A loaded release: the active one, and older ones visits still use. */
+struct mg_pack_use {
+  struct mg_pack_use *next;
+  char commit[41];
+  struct mg_pack *model;
+  int refs; /* visits, plus one while it is the active release */
+};
 
 struct waiter {
   mg_pack_done_fn cb;
@@ -40,6 +48,8 @@ struct job {
   struct mg_pack_release active;
   struct mg_pack_release *prev;
   size_t n_prev;
+  struct mg_pack *model;  /* the active release, loaded by the worker */
+  char **in_use;          /* commits not to prune (NULL-terminated) */
 };
 
 struct mg_pack_service {
@@ -60,6 +70,8 @@ struct mg_pack_service {
   struct mg_pack_release active;
   struct mg_pack_release *prev;
   size_t n_prev;
+  struct mg_pack_use *uses; /* loaded releases */
+  struct mg_pack_use *current;
   /* the last pull */
   time_t last_at;
   int last_rc;
@@ -158,24 +170,109 @@ static void job_run(uv_work_t *req) {
   if (j->kind == JOB_PULL) {
     j->rc = mg_signers_load(s->signers, &signers, &j->err);
     if (!j->rc) {
-      struct mg_packrepo_opts o = {s->dir,  s->url,   s->branch, signers,
-                                   s->keep, validate, NULL};
+      struct mg_packrepo_opts o = {s->dir,    s->url,   s->branch,
+                                   signers,   s->keep,  validate,
+                                   NULL,      (const char *const *)j->in_use};
       j->rc = mg_packrepo_pull(&o, NULL, &j->changed, &j->err);
     }
-  } else {
+  } else if (j->kind == JOB_ROLLBACK) {
     j->rc = mg_packrepo_rollback(s->dir, NULL, &j->err);
     j->changed = j->rc == 0;
+  } else {
+    j->changed = 1; /* load what is active (at start) */
   }
   mg_signers_free(signers);
   /* Read back what is active and kept, whatever happened. */
   j->have_active =
       mg_packrepo_status(s->dir, &j->active, &j->prev, &j->n_prev, &serr) == 0;
+  /* A new active release is loaded here, off the loop.  It was validated
+   * before activation; a failure now means its files were damaged. */
+  if (j->have_active && j->changed && !j->rc) {
+    char tree[4096];
+    struct mg_pack_report rep;
+    mg_pack_report_init(&rep);
+    if (mg_packrepo_current_dir(s->dir, tree, sizeof(tree)) != 0 ||
+        mg_pack_load(tree, &j->model, &rep) != 0)
+      mg_log_err("pack", "the active release %.12s cannot be loaded (%zu "
+                 "problem(s)): new visits cannot start",
+                 j->active.commit, rep.n);
+    mg_pack_report_free(&rep);
+  }
 }
 
 /* ---------------------------------------------------------------------- */
 /* Loop side                                                               */
 
 static void schedule(struct mg_pack_service *s, uint64_t ms);
+
+static void use_unref(struct mg_pack_service *s, struct mg_pack_use *u) {
+  if (--u->refs > 0)
+    return;
+  for (struct mg_pack_use **pp = &s->uses; *pp; pp = &(*pp)->next)
+    if (*pp == u) {
+      *pp = u->next;
+      break;
+    }
+  mg_pack_free(u->model);
+  free(u);
+}
+
+/* A newly active release becomes what new visits get; the previous one
+ * lives on while visits hold it. */
+static void set_current(struct mg_pack_service *s, const char *commit,
+                        struct mg_pack *model) {
+  struct mg_pack_use *u = calloc(1, sizeof(*u));
+  if (!u) {
+    mg_pack_free(model);
+    return;
+  }
+  snprintf(u->commit, sizeof(u->commit), "%s", commit);
+  u->model = model;
+  u->refs = 1;
+  u->next = s->uses;
+  s->uses = u;
+  if (s->current)
+    use_unref(s, s->current);
+  s->current = u;
+}
+
+struct mg_pack_use *mg_pack_service_acquire(struct mg_pack_service *s) {
+  if (!s || !s->current)
+    return NULL;
+  s->current->refs++;
+  return s->current;
+}
+
+void mg_pack_service_release(struct mg_pack_service *s, struct mg_pack_use *u) {
+  if (s && u)
+    use_unref(s, u);
+}
+
+const struct mg_pack *mg_pack_use_model(const struct mg_pack_use *u) {
+  return u->model;
+}
+
+const char *mg_pack_use_commit(const struct mg_pack_use *u) { return u->commit; }
+
+static void free_in_use(char **v) {
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+/* The commits visits still hold, copied for the worker. */
+static char **in_use_now(const struct mg_pack_service *s) {
+  size_t n = 0, i = 0;
+  for (const struct mg_pack_use *u = s->uses; u; u = u->next)
+    n++;
+  char **v = calloc(n + 1, sizeof(*v));
+  for (const struct mg_pack_use *u = s->uses; v && u; u = u->next)
+    if (!(v[i++] = strdup(u->commit))) {
+      free_in_use(v);
+      return NULL;
+    }
+  return v;
+}
 
 static void job_done(uv_work_t *req, int status) {
   struct job *j = req->data;
@@ -192,6 +289,9 @@ static void job_done(uv_work_t *req, int status) {
     s->prev = j->prev;
     s->n_prev = j->n_prev;
     j->prev = NULL;
+    if (j->model)
+      set_current(s, j->active.commit, j->model);
+    j->model = NULL;
   }
   if (j->kind == JOB_PULL) {
     s->last_at = time(NULL);
@@ -202,8 +302,9 @@ static void job_done(uv_work_t *req, int status) {
   }
   if (rc)
     mg_log_warn("pack", "%s failed, the active pack stays: %s",
-                j->kind == JOB_PULL ? "pull" : "rollback", s->last_msg);
-  if (!rc && j->changed && s->have_active) {
+                j->kind == JOB_PULL ? "pull" : "rollback",
+                j->err.msg[0] ? j->err.msg : strerror(-rc));
+  if (!rc && j->changed && s->have_active && j->kind != JOB_LOAD) {
     char json[512];
     mg_log_notice("pack", "%s %.12s signed by %s",
                   j->kind == JOB_PULL ? "activated" : "rolled back to",
@@ -233,6 +334,8 @@ static void job_done(uv_work_t *req, int status) {
     }
     mg_buf_free(&b);
   }
+  mg_pack_free(j->model);
+  free_in_use(j->in_use);
   free(j->prev);
   free(j);
   if (s->free_when_idle) {
@@ -271,7 +374,9 @@ static int start_job(struct mg_pack_service *s, int kind, mg_pack_done_fn cb,
   j->s = s;
   j->kind = kind;
   j->req.data = j;
+  j->in_use = in_use_now(s);
   if (uv_queue_work(s->loop, &j->req, job_run, job_done)) {
+    free_in_use(j->in_use);
     free(j);
     if (wt) {
       s->waiters = wt->next;
@@ -344,6 +449,8 @@ int mg_pack_service_start(uv_loop_t *loop, const struct mg_config *cfg,
   s->timer_open = 1;
   if (*s->url && s->interval_ms > 0)
     schedule(s, 3000); /* soon after start, then every interval */
+  if (s->have_active)
+    start_job(s, JOB_LOAD, NULL, NULL); /* the model, off the loop */
   *out = s;
   return 0;
 }
@@ -371,6 +478,12 @@ void mg_pack_service_free(struct mg_pack_service *s) {
   if (s->running) { /* the worker still uses s: free when it is done */
     s->free_when_idle = 1;
     return;
+  }
+  while (s->uses) { /* visits are gone by now */
+    struct mg_pack_use *u = s->uses;
+    s->uses = u->next;
+    mg_pack_free(u->model);
+    free(u);
   }
   free(s->dir);
   free(s->url);

@@ -27,6 +27,20 @@ int mg_pack_service_start(uv_loop_t *loop, const struct mg_config *cfg,
                           mg_pack_event_fn event, void *event_ud,
                           struct mg_pack_service **out, struct mg_err *err);
 
+/*
+ * Activation without disruption: a visit takes the active pack with
+ * mg_pack_service_acquire when it starts and keeps that release (its model
+ * in memory and its files on disk) until mg_pack_service_release, however
+ * many newer packs are activated meanwhile; new visits get the new one.
+ */
+struct mg_pack;
+struct mg_pack_use;
+/* NULL when no pack is active (or the active one could not be loaded). */
+struct mg_pack_use *mg_pack_service_acquire(struct mg_pack_service *s);
+void mg_pack_service_release(struct mg_pack_service *s, struct mg_pack_use *u);
+const struct mg_pack *mg_pack_use_model(const struct mg_pack_use *u);
+const char *mg_pack_use_commit(const struct mg_pack_use *u);
+
 /* Pull now (a pull already running is joined: cb gets its result). */
 int mg_pack_service_pull(struct mg_pack_service *s, mg_pack_done_fn cb,
                          void *ud);

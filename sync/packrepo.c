@@ -805,6 +805,14 @@ int mg_packrepo_pull(const struct mg_packrepo_opts *o,
   if (list_releases(o->dir, hex, 1, &others, &n_others, &perr) != 0)
     mg_log_warn("pack", "cannot prune releases: %s", perr.msg);
   for (size_t i = (size_t)o->keep_releases; others && i < n_others; i++) {
+    int used = 0;
+    for (size_t u = 0; o->in_use && o->in_use[u]; u++)
+      used |= strcmp(o->in_use[u], others[i].r.commit) == 0;
+    if (used) { /* a visit still works with it; a later pull prunes it */
+      mg_log_info("pack", "keeping release %.7s: still in use",
+                  others[i].r.commit);
+      continue;
+    }
     int prc = remove_release(o->dir, others[i].r.commit);
     if (prc)
       mg_log_warn("pack", "cannot prune release %.7s: %s", others[i].r.commit,

@@ -49,6 +49,9 @@ struct mg_packrepo_opts {
   int keep_releases;      /* releases kept besides the active one (>= 1) */
   mg_pack_validate_fn validate; /* may be NULL (tests) */
   void *validate_ud;
+  /* Commits not to prune, NULL-terminated (may be NULL): releases that
+   * visits in progress still use keep their files. */
+  const char *const *in_use;
 };
 
 /* Fetch and, when the tip is new, fast-forward, signed and valid, make it
