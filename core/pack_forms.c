@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 struct mg__carry {
@@ -63,6 +64,42 @@ static int page_size(const char *s, double *w, double *h) {
   if (mg__parse_mm(a, w) || mg__parse_mm(b, h) || *w <= 0 || *h <= 0 ||
       *w > 2000 || *h > 2000)
     return -1;
+  return 0;
+}
+
+/* The first page's MediaBox (in mm) and the page count (largest /Count),
+ * read from the PDF's plain dictionaries.  -1 when no MediaBox is there
+ * (object streams hide it): the renderer checks such templates. */
+static int pdf_geometry(const char *d, size_t len, double *w, double *h,
+                        long *count) {
+  const char *p = memmem(d, len, "/MediaBox", 9);
+  char num[256];
+  double v[4];
+  if (!p)
+    return -1;
+  size_t off = (size_t)(p - d) + 9, n = 0;
+  while (off < len && n < sizeof(num) - 1 && d[off] != ']')
+    num[n++] = d[off++];
+  num[n] = '\0';
+  char *q = strchr(num, '['), *end;
+  if (!q)
+    return -1;
+  q++;
+  for (int i = 0; i < 4; i++) {
+    v[i] = strtod(q, &end);
+    if (end == q)
+      return -1;
+    q = end;
+  }
+  *w = (v[2] - v[0]) * 25.4 / 72;
+  *h = (v[3] - v[1]) * 25.4 / 72;
+  *count = 0;
+  for (const char *c = d; (c = memmem(c, len - (size_t)(c - d), "/Count", 6));
+       c += 6) {
+    long k = strtol(c + 6, NULL, 10);
+    if (k > *count)
+      *count = k;
+  }
   return 0;
 }
 
@@ -176,10 +213,24 @@ static void form_ini(struct mg__ld *c, struct mg_pack_form *f,
   else {
     size_t len = 0;
     char *data = mg__pack_read(c, trel, &len, 0);
+    double w = 0, h = 0;
+    long count = 0;
     if (data && (len < 5 || memcmp(data, "%PDF-", 5) != 0))
       mg__pack_prob(c, rel, tline, 0,
                     "template: %s is not a PDF (it must start with %%PDF-)",
                     trel);
+    else if (data && pdf_geometry(data, len, &w, &h, &count) == 0) {
+      int ps = kv[K_PAGE_SIZE].line ? kv[K_PAGE_SIZE].line : tline;
+      if (fabs(w - f->page_width) > 2 || fabs(h - f->page_height) > 2)
+        mg__pack_prob(c, rel, ps, 0,
+                      "page_size: %s has %.0fx%.0f mm pages but the form says "
+                      "%.0fx%.0f mm",
+                      trel, w, h, f->page_width, f->page_height);
+      if (count > 0 && count < f->pages)
+        mg__pack_prob(c, rel, kv[K_PAGES].line ? kv[K_PAGES].line : tline, 0,
+                      "pages: %s has %ld page(s) but the form says %ld", trel,
+                      count, f->pages);
+    }
     free(data);
   }
 }

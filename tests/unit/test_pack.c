@@ -426,6 +426,21 @@ static void test_newer_format(void **state) {
          "pack format 2 is newer than this madoguchid understands (1)");
 }
 
+/* The template's own page size and count must match form.ini. */
+static void test_template_page_size(void **state) {
+  (void)state;
+  char *d = fresh_copy();
+  edit(d, "forms/kokuho/form.ini", "page_size = 182x257", "page_size = A4");
+  expect(d, "forms/kokuho/form.ini", 4, 0, "has 182x257 mm pages but the form says 210x297 mm");
+}
+
+static void test_template_page_count(void **state) {
+  (void)state;
+  char *d = fresh_copy();
+  edit(d, "forms/kokuho/form.ini", "pages = 2", "pages = 3");
+  expect(d, "forms/kokuho/form.ini", 3, 0, "has 2 page(s) but the form says 3");
+}
+
 static void test_select_without_choices(void **state) {
   (void)state;
   char *d = fresh_copy();
@@ -595,6 +610,8 @@ int main(void) {
       cmocka_unit_test(test_missing_template),
       cmocka_unit_test(test_template_not_pdf),
       cmocka_unit_test(test_newer_format),
+      cmocka_unit_test(test_template_page_size),
+      cmocka_unit_test(test_template_page_count),
       cmocka_unit_test(test_select_without_choices),
       cmocka_unit_test(test_missing_choice_list),
       cmocka_unit_test(test_bad_parent_value),
