@@ -21,6 +21,7 @@
 static const char *check_listen(const void *stored);
 static const char *check_abs_path(const void *stored);
 static const char *check_abs_path_or_empty(const void *stored);
+static const char *check_fingerprint(const void *stored);
 
 static const struct mg_config_item daemon_items[] = {
     {MG_CFG_STR, "state_dir", "/var/lib/madoguchi", CFG_OFF(state_dir), 0, 0, 0,
@@ -84,6 +85,15 @@ static const struct mg_config_item pack_items[] = {
      check_abs_path_or_empty,
      "OpenSSH allowed_signers file: the administrators whose SSH-signed "
      "commits may be activated (Ed25519 keys, namespace git)."},
+    {MG_CFG_STR, "ssh_key", "", CFG_OFF(pack_ssh_key), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "Private key (a read-only deploy key) offered to an `ssh://` url; "
+     "readable by the daemon only."},
+    {MG_CFG_STR, "ssh_host_key", "", CFG_OFF(pack_ssh_host_key), 0, 0, 0,
+     NULL, check_fingerprint,
+     "`SHA256:…` fingerprint of the `ssh://` server's host key (`ssh-keygen "
+     "-lf`); empty: any host key (signatures still decide what is "
+     "activated)."},
     {MG_CFG_DURATION, "interval", "15m", CFG_OFF(pack_interval), 0, 0,
      7LL * 24 * 3600 * 1000, NULL, NULL,
      "Time between pulls, with ±10 % jitter; 0: only `madoctl pack pull`."},
@@ -133,6 +143,16 @@ static const char *check_abs_path(const void *stored) {
   const char *s = *(char *const *)stored;
   if (!s || s[0] != '/')
     return "must be an absolute path";
+  return NULL;
+}
+
+static const char *check_fingerprint(const void *stored) {
+  const char *s = *(char *const *)stored;
+  if (!s || !*s)
+    return NULL;
+  if (strncmp(s, "SHA256:", 7) != 0 || strlen(s) != 50 ||
+      strspn(s + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 43)
+    return "must be SHA256: and 43 base64 characters, as ssh-keygen -lf prints";
   return NULL;
 }
 

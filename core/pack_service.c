@@ -58,7 +58,7 @@ struct mg_pack_service {
   int timer_open;
   int stopping;
   int free_when_idle;
-  char *dir, *url, *branch, *signers;
+  char *dir, *url, *branch, *signers, *ssh_key, *ssh_host_key;
   int keep;
   int64_t interval_ms;
   mg_pack_event_fn event;
@@ -172,7 +172,8 @@ static void job_run(uv_work_t *req) {
     if (!j->rc) {
       struct mg_packrepo_opts o = {s->dir,    s->url,   s->branch,
                                    signers,   s->keep,  validate,
-                                   NULL,      (const char *const *)j->in_use};
+                                   NULL,      (const char *const *)j->in_use,
+                                   s->ssh_key, s->ssh_host_key};
       j->rc = mg_packrepo_pull(&o, NULL, &j->changed, &j->err);
     }
   } else if (j->kind == JOB_ROLLBACK) {
@@ -435,7 +436,10 @@ int mg_pack_service_start(uv_loop_t *loop, const struct mg_config *cfg,
   s->url = strdup(cfg->pack_url ? cfg->pack_url : "");
   s->branch = strdup(cfg->pack_branch ? cfg->pack_branch : "main");
   s->signers = strdup(cfg->pack_signers ? cfg->pack_signers : "");
-  if (!s->dir || !s->url || !s->branch || !s->signers) {
+  s->ssh_key = strdup(cfg->pack_ssh_key ? cfg->pack_ssh_key : "");
+  s->ssh_host_key = strdup(cfg->pack_ssh_host_key ? cfg->pack_ssh_host_key : "");
+  if (!s->dir || !s->url || !s->branch || !s->signers || !s->ssh_key ||
+      !s->ssh_host_key) {
     mg_pack_service_free(s);
     return mg_err_set(err, -ENOMEM, "out of memory");
   }
@@ -489,6 +493,8 @@ void mg_pack_service_free(struct mg_pack_service *s) {
   free(s->url);
   free(s->branch);
   free(s->signers);
+  free(s->ssh_key);
+  free(s->ssh_host_key);
   free(s->prev);
   free(s);
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "json.h"
@@ -508,16 +509,50 @@ static int list_releases(const char *dir, const char *active, int tidy,
 
 /* ---- git ---------------------------------------------------------------- */
 
-/* There is nobody to type a password and no key to offer: fail at once
- * with our own message rather than libgit2's retry loop. */
-static int no_credentials(git_credential **out, const char *url,
-                          const char *user, unsigned int allowed,
-                          void *payload) {
-  (void)out;
+struct cred_state {
+  const char *ssh_key;  /* deploy key for ssh://, or NULL */
+  const char *host_key; /* pinned "SHA256:..." of the ssh server, or NULL */
+  int asked;            /* times the server asked */
+  int host_mismatch;    /* the ssh server showed another host key */
+};
+
+/* https: libgit2's own verification decides.  ssh: libgit2 1.5.1 has no
+ * known_hosts; the server's key is accepted when it matches the pinned
+ * fingerprint ([pack] ssh_host_key), or when none is pinned (the commit
+ * signature and the fast-forward rule still decide what is activated). */
+static int check_host(git_cert *cert, int valid, const char *host,
+                      void *payload) {
+  struct cred_state *cs = payload;
+  (void)valid;
+  (void)host;
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+    return GIT_PASSTHROUGH;
+  if (!cs->host_key)
+    return 0;
+  const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+  if (!(hk->type & GIT_CERT_SSH_SHA256))
+    return cs->host_mismatch = 1, GIT_ECERTIFICATE;
+  unsigned char b64[64];
+  int n = EVP_EncodeBlock(b64, hk->hash_sha256, 32);
+  while (n > 0 && b64[n - 1] == '=')
+    n--; /* ssh-keygen prints the base64 unpadded */
+  b64[n] = '\0';
+  if (strncmp(cs->host_key, "SHA256:", 7) != 0 ||
+      strcmp(cs->host_key + 7, (const char *)b64) != 0)
+    return cs->host_mismatch = 1, GIT_ECERTIFICATE;
+  return 0;
+}
+
+/* Nobody is there to type a password: an ssh:// server gets the deploy
+ * key ([pack] ssh_key) once; anything else fails at once with our own
+ * message rather than libgit2's retry loop. */
+static int credentials(git_credential **out, const char *url,
+                       const char *user, unsigned int allowed, void *payload) {
+  struct cred_state *cs = payload;
   (void)url;
-  (void)user;
-  (void)allowed;
-  *(int *)payload = 1;
+  if (cs->asked++ == 0 && cs->ssh_key && (allowed & GIT_CREDENTIAL_SSH_KEY))
+    return git_credential_ssh_key_new(out, user && *user ? user : "git", NULL,
+                                      cs->ssh_key, NULL);
   return GIT_EUSER;
 }
 
@@ -557,7 +592,10 @@ static int open_cache(const char *dir, git_repository **repo,
 static int fetch_tip(git_repository *repo, const struct mg_packrepo_opts *o,
                      git_oid *tip, struct mg_err *err) {
   git_remote *remote = NULL; /* owned */
-  int asked_credentials = 0;
+  struct cred_state cs = {o->ssh_key && *o->ssh_key ? o->ssh_key : NULL,
+                          o->ssh_host_key && *o->ssh_host_key ? o->ssh_host_key
+                                                              : NULL,
+                          0, 0};
   char spec[512], ref[300], url[512], what[1024];
   int rc = 0;
   snprintf(spec, sizeof(spec), "+refs/heads/%s:refs/remotes/origin/%s",
@@ -568,8 +606,9 @@ static int fetch_tip(git_repository *repo, const struct mg_packrepo_opts *o,
   git_strarray refspecs = {specs, 1};
   git_fetch_options fo;
   git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-  fo.callbacks.credentials = no_credentials; /* certificate check: default */
-  fo.callbacks.payload = &asked_credentials;
+  fo.callbacks.credentials = credentials;
+  fo.callbacks.certificate_check = check_host;
+  fo.callbacks.payload = &cs;
   fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   fo.update_fetchhead = 0;
   /* Anonymous: the URL comes from our configuration each time and no
@@ -589,10 +628,19 @@ static int fetch_tip(git_repository *repo, const struct mg_packrepo_opts *o,
   } else if (git_remote_fetch(remote, &refspecs, &fo, "pack fetch") != 0) {
     snprintf(what, sizeof(what), "fetch of branch %s from %s failed",
              o->branch, url);
-    rc = asked_credentials
+    rc = cs.host_mismatch
+             ? mg_err_set(err, -EKEYREJECTED,
+                          "%s: the ssh server's host key is not %s ([pack] "
+                          "ssh_host_key)",
+                          url, cs.host_key)
+         : cs.asked && cs.ssh_key
              ? mg_err_set(err, -EACCES,
-                          "%s asks for credentials, and pack fetches have "
-                          "none; use a URL readable without them",
+                          "%s refused the deploy key %s ([pack] ssh_key)", url,
+                          cs.ssh_key)
+         : cs.asked
+             ? mg_err_set(err, -EACCES,
+                          "%s asks for credentials; pack fetches offer only "
+                          "an SSH deploy key ([pack] ssh_key) to ssh:// URLs",
                           url)
              : git_fail(err, -EIO, what);
   } else if (git_reference_name_to_id(tip, repo, ref) != 0) {

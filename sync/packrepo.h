@@ -13,9 +13,10 @@
  *   current -> releases/<commit>   the active release (symlink)
  *   state.json               rollback pin (a commit not to re-activate)
  *
- * ssh:// fetches get no credentials (no agent, no key file) and libgit2
- * 1.5.1 does not check host keys: the signature check is what protects the
- * box.  `active` and `changed` may be NULL.
+ * ssh:// fetches offer only `ssh_key` (no agent), once, and accept the
+ * server when its host key matches `ssh_host_key` (libgit2 1.5.1 reads no
+ * known_hosts); without a pin any host key is accepted and the signature
+ * check (and fast-forward only) is what protects the box.  `active` and `changed` may be NULL.
  *
  * Blocking (network, disk): call from a worker thread, never the loop.
  * Functions are safe to call from one thread at a time per `dir`.
@@ -52,6 +53,12 @@ struct mg_packrepo_opts {
   /* Commits not to prune, NULL-terminated (may be NULL): releases that
    * visits in progress still use keep their files. */
   const char *const *in_use;
+  /* Private key offered to ssh:// servers (a read-only deploy key), or
+   * NULL.  Appended last: callers that zero the struct are unaffected. */
+  const char *ssh_key;
+  /* "SHA256:..." host key fingerprint the ssh server must show (as
+   * ssh-keygen -lf prints it), or NULL to accept any. */
+  const char *ssh_host_key;
 };
 
 /* Fetch and, when the tip is new, fast-forward, signed and valid, make it

@@ -17,12 +17,12 @@ start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
 unset NOTIFY_SOCKET WATCHDOG_USEC
 
 health=$(curl -sk "https://127.0.0.1:$PORT/api/v1/health")
-check "GET /api/v1/health answers JSON over HTTPS" jq -e '.status == "ok"' <<<"$health"
-check "health names the version" jq -e '.version | test("^[0-9]+\\.[0-9]+\\.[0-9]+$")' <<<"$health"
-check "health has pack and plugin state" jq -e '.pack.state == "none" and .plugins.loaded == 0' <<<"$health"
+check "GET /api/v1/health answers JSON over HTTPS" json_ok "$health" '.status == "ok"'
+check "health names the version" json_ok "$health" '.version | test("^[0-9]+\\.[0-9]+\\.[0-9]+$")'
+check "health has pack and plugin state" json_ok "$health" '.pack.state == "none" and .plugins.loaded == 0'
 status=$(ctl status --json)
-check "madoctl status --json has version" jq -e '.version and .pid and .box_id' <<<"$status"
-check "status reports the schema" jq -e '.store.schema == .store.schema_latest' <<<"$status"
+check "madoctl status --json has version" json_ok "$status" '.version and .pid and .box_id'
+check "status reports the schema" json_ok "$status" '.store.schema == .store.schema_latest'
 check "ctl.sock is mode 0660" test "$(stat -c %a "$T/min/run/ctl.sock")" = 660
 box=$(jq -r .box_id <<<"$status")
 sleep 0.3 # let the watchdog fire at least once
@@ -48,7 +48,7 @@ check "journald form: no timestamps (journald adds its own)" bash -c "! grep -q 
 # Restart: same database, same box id, clean previous run.
 start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
 check "restart keeps the box id" test "$(ctl status --json | jq -r .box_id)" = "$box"
-check "previous run is recorded as clean" jq -e '.previous_run_clean == true' <<<"$(ctl status --json)"
+check "previous run is recorded as clean" json_ok "$(ctl status --json)" '.previous_run_clean == true'
 check "SIGINT ends with exit 0" stop_daemon INT
 
 # A killed daemon is noticed at the next start.
@@ -56,15 +56,15 @@ start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
 kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 start_daemon "$conf" "$T/min/run" || { summary; exit 1; }
 check "a stale ctl.sock from a crash is replaced" ctl status
-check "an unclean previous run is reported" jq -e '.previous_run_clean == false' <<<"$(ctl status --json)"
+check "an unclean previous run is reported" json_ok "$(ctl status --json)" '.previous_run_clean == false'
 
 # SIGHUP reload: log level changes; a broken file is refused and kept.
 sed -i 's/^\[http\]/log_level = debug\n[http]/' "$conf"
 kill -HUP "$DAEMON_PID"; sleep 0.3
-check "SIGHUP reloads log_level" jq -e '.log_level == "debug"' <<<"$(ctl status --json)"
+check "SIGHUP reloads log_level" json_ok "$(ctl status --json)" '.log_level == "debug"'
 echo "bogus_key = 1" >> "$conf"
 kill -HUP "$DAEMON_PID"; sleep 0.3
-check "a bad file on SIGHUP keeps the daemon running" jq -e '.log_level == "debug"' <<<"$(ctl status --json)"
+check "a bad file on SIGHUP keeps the daemon running" json_ok "$(ctl status --json)" '.log_level == "debug"'
 check "the refused reload is logged with file:line" grep -q "reload refused.*$(basename "$conf"):[0-9]*: unknown key \`bogus_key\`" "$LOG"
 check "SIGTERM after reloads ends with exit 0" stop_daemon TERM
 

@@ -45,7 +45,7 @@ check "a large file is streamed whole" test "$(curl -sk "$U/big.pdf" | sha256sum
 check "... as application/pdf" test "$(meta "$U/big.pdf")" = "200 application/pdf"
 check "a file of unknown type is not served" bash -c "touch '$T/web/secret.db'; [ \"\$(curl -sk -o /dev/null -w '%{http_code}' '$U/secret.db')\" = 404 ]"
 
-err_shape() { jq -e --arg c "$1" '.error.code == $c and (.error.message | length > 0)' "$T/body" >/dev/null; }
+err_shape() { json_ok "$(cat "$T/body")" --arg c "$1" '.error.code == $c and (.error.message | length > 0)'; }
 check "unknown file: 404 JSON" test "$(meta "$U/nope.html")" = "404 application/json; charset=utf-8"
 check "path traversal is refused" test "$(meta --path-as-is "$U/../../etc/passwd" | cut -d' ' -f1)" = 404
 check "hidden files are not served" test "$(meta --path-as-is "$U/.git/config" | cut -d' ' -f1)" = 404
@@ -73,8 +73,8 @@ P="$MG_BIN/mgprobe"
 check "WebSocket upgrade on /api/v1/events" "$P" ws "$PORT" /api/v1/events 3000
 check "no WebSocket on other paths" bash -c "! '$P' ws $PORT /other 3000"
 out=$("$P" ws "$PORT" /api/v1/events 10000 "$MG_BIN/madoctl" --socket "$SOCK" print test --printer p1)
-check "a device event reaches the WebSocket" bash -c "tail -n1 <<<'$out' | jq -e '.topic | startswith(\"print.\")'"
-check "... with the device id and counters" bash -c "tail -n1 <<<'$out' | jq -e '.device == \"p1\" and .counters == [\"shimin-1\"]'"
+check "a device event reaches the WebSocket" json_ok "$(tail -n1 <<<"$out")" '.topic | startswith("print.")'
+check "... with the device id and counters" json_ok "$(tail -n1 <<<"$out")" '.device == "p1" and .counters == ["shimin-1"]'
 check "the test page was written" bash -c "ls '$T/prints' | grep -q ."
 
 # Slow or idle clients are dropped (request_timeout 1s, idle_timeout 2s).

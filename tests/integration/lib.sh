@@ -65,12 +65,25 @@ stop_daemon() {
   kill -"$sig" "$DAEMON_PID"
   wait "$DAEMON_PID" || st=$?
   DAEMON_PID=""
+  if [ $st -ne 0 ]; then
+    echo "daemon exit status $st; the end of its log:"
+    tail -n 40 "$LOG"
+  fi
   return $st
 }
 
 # fails_with STATUS OUTPUT PATTERN: a failure told in one line naming PATTERN
 fails_with() {
   [ "$1" -ne 0 ] && [ "$(printf '%s\n' "$2" | wc -l)" -eq 1 ] && grep -q -- "$3" <<<"$2"
+}
+
+# json_ok JSON [jq args] FILTER: JSON is not empty and FILTER holds on it
+# (jq -e alone exits 0 on empty input, so a command that printed nothing
+# would pass).
+json_ok() {
+  local json=$1
+  shift
+  [ -n "$json" ] && jq -e "$@" <<<"$json" >/dev/null
 }
 
 summary() {

@@ -19,15 +19,15 @@ mkdir -p "$T/prints"
 start_daemon "$conf" "$T/c/run" || { summary; exit 1; }
 
 check "status (human)" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' status | grep -q '^madoguchid '"
-check "status --json" bash -c "ctl() { '$MG_BIN/madoctl' --socket '$SOCK' \"\$@\"; }; ctl status --json | jq -e .version"
-check "plugins --json lists fileprinter" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' plugins --json | jq -e '.[] | select(.name == \"fileprinter\" and .kind == \"printer\")'"
+check "status --json" json_ok "$(ctl status --json)" '.version'
+check "plugins --json lists fileprinter" json_ok "$(ctl plugins --json)" 'any(.[]; .name == "fileprinter" and .kind == "printer")'
 check "plugins (human)" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' plugins | grep -q fileprinter"
 devs=$(ctl devices --json)
-check "devices --json: running device with its counter" jq -e '.[] | select(.id == "front" and .state == "running" and .counters == ["shimin-1"])' <<<"$devs"
-check "devices --json: disabled device listed" jq -e '.[] | select(.id == "off" and .state == "disabled")' <<<"$devs"
+check "devices --json: running device with its counter" json_ok "$devs" '.[] | select(.id == "front" and .state == "running" and .counters == ["shimin-1"])'
+check "devices --json: disabled device listed" json_ok "$devs" '.[] | select(.id == "off" and .state == "disabled")'
 check "devices (human)" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' devices | grep -q '^front '"
-check "log-level debug" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' log-level debug --json | jq -e '.log_level == \"debug\"'"
-check "status shows the new level" jq -e '.log_level == "debug"' <<<"$(ctl status --json)"
+check "log-level debug" json_ok "$(ctl log-level debug --json)" '.log_level == "debug"'
+check "status shows the new level" json_ok "$(ctl status --json)" '.log_level == "debug"'
 out=$(ctl log-level loud 2>&1); st=$?
 check "a bad level is refused with one line" fails_with $st "$out" "loud"
 check "print test --printer" ctl print test --printer front
@@ -47,7 +47,7 @@ sed -i "1i [daemon]\nplugin_dir = $MG_PLUGINS" "$T/bad.conf"
 out=$(ctl config check "$T/bad.conf" 2>&1); st=$?
 check "config check: a plugin's unknown key names file:line" fails_with $st "$out" 'bad.conf:6: unknown key .colour.'
 check "config check of a missing file" fails_with "$(ctl config check "$T/none.conf" >/dev/null 2>&1; echo $?)" "$(ctl config check "$T/none.conf" 2>&1)" 'none.conf: cannot open' 
-check "config check --json" bash -c "'$MG_BIN/madoctl' config check '$T/bad.conf' --json | jq -e '.valid == false'"
+check "config check --json" json_ok "$(ctl config check "$T/bad.conf" --json 2>/dev/null)" '.valid == false'
 
 # Permissions: another user is refused by the socket's mode or peer check.
 if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
