@@ -94,6 +94,10 @@ static const struct mg_config_item pack_items[] = {
      "`SHA256:…` fingerprint of the `ssh://` server's host key (`ssh-keygen "
      "-lf`); empty: any host key (signatures still decide what is "
      "activated)."},
+    {MG_CFG_STR, "ca_file", "", CFG_OFF(pack_ca_file), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "PEM CA certificates trusted for an `https://` url besides the "
+     "system's (a city's private CA)."},
     {MG_CFG_DURATION, "interval", "15m", CFG_OFF(pack_interval), 0, 0,
      7LL * 24 * 3600 * 1000, NULL, NULL,
      "Time between pulls, with ±10 % jitter; 0: only `madoctl pack pull`."},

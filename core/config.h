@@ -73,6 +73,7 @@ struct mg_config {
   char *pack_signers;     /* allowed_signers file */
   char *pack_ssh_key;     /* deploy key for ssh:// */
   char *pack_ssh_host_key; /* pinned host key fingerprint */
+  char *pack_ca_file;     /* extra CAs for https:// */
   int64_t pack_interval;  /* ms between pulls; 0 = only on demand */
   int64_t pack_keep;      /* releases kept for rollback */
 

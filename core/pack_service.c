@@ -58,7 +58,7 @@ struct mg_pack_service {
   int timer_open;
   int stopping;
   int free_when_idle;
-  char *dir, *url, *branch, *signers, *ssh_key, *ssh_host_key;
+  char *dir, *url, *branch, *signers, *ssh_key, *ssh_host_key, *ca_file;
   int keep;
   int64_t interval_ms;
   mg_pack_event_fn event;
@@ -173,7 +173,7 @@ static void job_run(uv_work_t *req) {
       struct mg_packrepo_opts o = {s->dir,    s->url,   s->branch,
                                    signers,   s->keep,  validate,
                                    NULL,      (const char *const *)j->in_use,
-                                   s->ssh_key, s->ssh_host_key};
+                                   s->ssh_key, s->ssh_host_key, s->ca_file};
       j->rc = mg_packrepo_pull(&o, NULL, &j->changed, &j->err);
     }
   } else if (j->kind == JOB_ROLLBACK) {
@@ -438,8 +438,9 @@ int mg_pack_service_start(uv_loop_t *loop, const struct mg_config *cfg,
   s->signers = strdup(cfg->pack_signers ? cfg->pack_signers : "");
   s->ssh_key = strdup(cfg->pack_ssh_key ? cfg->pack_ssh_key : "");
   s->ssh_host_key = strdup(cfg->pack_ssh_host_key ? cfg->pack_ssh_host_key : "");
+  s->ca_file = strdup(cfg->pack_ca_file ? cfg->pack_ca_file : "");
   if (!s->dir || !s->url || !s->branch || !s->signers || !s->ssh_key ||
-      !s->ssh_host_key) {
+      !s->ssh_host_key || !s->ca_file) {
     mg_pack_service_free(s);
     return mg_err_set(err, -ENOMEM, "out of memory");
   }
@@ -495,6 +496,7 @@ void mg_pack_service_free(struct mg_pack_service *s) {
   free(s->signers);
   free(s->ssh_key);
   free(s->ssh_host_key);
+  free(s->ca_file);
   free(s->prev);
   free(s);
 }

@@ -619,7 +619,12 @@ static int fetch_tip(git_repository *repo, const struct mg_packrepo_opts *o,
   git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
   ro.repository = repo;
   ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
-  if (git_remote_create_with_opts(&remote, o->url, &ro) != 0) {
+  /* A process-wide libgit2 setting; one pack source per daemon, one job
+   * at a time.  It adds to the system's trusted CAs. */
+  if (o->ca_file && *o->ca_file &&
+      git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, o->ca_file, NULL) != 0) {
+    rc = git_fail(err, -EINVAL, "cannot use [pack] ca_file");
+  } else if (git_remote_create_with_opts(&remote, o->url, &ro) != 0) {
     snprintf(what, sizeof(what), "bad pack repository URL %s", url);
     rc = git_fail(err, -EINVAL, what);
   } else if (!strchr(o->url, ':') && access(o->url, F_OK) != 0) {

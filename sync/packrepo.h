@@ -59,6 +59,9 @@ struct mg_packrepo_opts {
   /* "SHA256:..." host key fingerprint the ssh server must show (as
    * ssh-keygen -lf prints it), or NULL to accept any. */
   const char *ssh_host_key;
+  /* PEM file of CA certificates trusted for an https:// url besides the
+   * system's (a city's private CA), or NULL. */
+  const char *ca_file;
 };
 
 /* Fetch and, when the tip is new, fast-forward, signed and valid, make it

@@ -136,6 +136,42 @@ check "SIGTERM: exit 0 (wrong key)" stop_daemon TERM
 kill "$sshd" 2>/dev/null; wait "$sshd" 2>/dev/null
 unset LSAN_OPTIONS
 
+# https:// against git's own http-backend (smart HTTP) behind TLS, with the
+# server's certificate trusted through [pack] ca_file.
+httpsport=""
+for _ in $(seq 1 50); do
+  p=$((30000 + RANDOM % 20000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then httpsport=$p; break; fi
+done
+mkdir -p "$T/srv"
+git clone -q --bare "$repo" "$T/srv/pk.git"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$T/https-key.pem" -out "$T/https-cert.pem" 2>/dev/null
+python3 "$MG_SRC/tests/integration/git_https_server.py" "$httpsport" "$T/srv" \
+  "$T/https-cert.pem" "$T/https-key.pem" 2>"$T/https.log" &
+httpsd=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$httpsport") 2>/dev/null && break; sleep 0.05; done
+conf3=$(write_config https <<CONF
+[http]
+listen = 127.0.0.1:0
+[pack]
+url = https://localhost:$httpsport/git/pk.git
+allowed_signers = $T/allowed_signers
+interval = 0
+CONF
+)
+start_daemon "$conf3" "$T/https/run" || { summary; exit 1; }
+out=$(ctl pack pull 2>&1); st=$?
+
+check "https:// with an untrusted certificate is refused" fails_with $st "$out" "certificate"
+check "SIGTERM: exit 0 (untrusted)" stop_daemon TERM
+printf 'ca_file = %s\n' "$T/https-cert.pem" >> "$conf3"
+start_daemon "$conf3" "$T/https/run" || { summary; exit 1; }
+check "https:// with the CA in ca_file activates the signed pack" json_ok "$(ctl pack pull --json)" '.changed == true and .pack.state == "active"'
+check "SIGTERM: exit 0 (https)" stop_daemon TERM
+kill "$httpsd" 2>/dev/null; wait "$httpsd" 2>/dev/null
+
 # madoctl pack verify, without a daemon.
 check "madoctl pack verify packs/shunan" "$MG_BIN/madoctl" pack verify "$MG_SRC/packs/shunan"
 cp -r "$MG_SRC/packs/shunan" "$T/broken"
