@@ -343,7 +343,7 @@ static void job_done(uv_work_t *req, int status) {
     mg_pack_service_free(s);
     return;
   }
-  if (!s->stopping && s->interval_ms > 0)
+  if (!s->stopping && *s->url && s->interval_ms > 0)
     schedule(s, (uint64_t)s->interval_ms);
 }
 
