@@ -70,14 +70,12 @@ static int release_exists(const char *commit) {
   return stat(cmd, &st) == 0;
 }
 
-static void test_visits_keep_their_pack(void **state) {
-  (void)state;
-  char c1[41], c2[41], c3[41], c4[41], text[2048];
+/* A signed repository holding the mini fixture pack (first commit in c1)
+ * and a config pulling from it. */
+static struct mg_config *setup(char c1[41], const char *extra) {
+  char text[2048];
   struct mg_config *cfg = NULL;
   struct mg_err err = {{0}};
-  struct mg_pack_service *s = NULL;
-  uv_loop_t loop;
-
   snprintf(dir, sizeof(dir), "/tmp/mg-test-packsvc-XXXXXX");
   assert_non_null(mkdtemp(dir));
   sh("ssh-keygen -q -t ed25519 -N '' -f %s/key", dir);
@@ -86,12 +84,23 @@ static void test_visits_keep_their_pack(void **state) {
   sh("git init -q -b main %s/repo && cp -r %s/tests/fixtures/packs/mini/. %s/repo/",
      dir, MG_TEST_SOURCE_DIR, dir);
   commit("one", c1);
-
   snprintf(text, sizeof(text),
            "[daemon]\nstate_dir = %s/state\n[pack]\nurl = file://%s/repo\n"
-           "allowed_signers = %s/signers\ninterval = 0\nkeep_releases = 1\n",
-           dir, dir, dir);
+           "allowed_signers = %s/signers\ninterval = 0\n%s",
+           dir, dir, dir, extra);
   assert_int_equal(mg_config_parse(text, strlen(text), "t.conf", &cfg, &err), 0);
+  return cfg;
+}
+
+static void test_visits_keep_their_pack(void **state) {
+  (void)state;
+  char c1[41], c2[41], c3[41], c4[41];
+  struct mg_config *cfg = NULL;
+  struct mg_err err = {{0}};
+  struct mg_pack_service *s = NULL;
+  uv_loop_t loop;
+
+  cfg = setup(c1, "keep_releases = 1\n");
   assert_int_equal(uv_loop_init(&loop), 0);
   assert_int_equal(mg_pack_service_start(&loop, cfg, NULL, NULL, &s, &err), 0);
   assert_null(mg_pack_service_acquire(s)); /* nothing active yet */
@@ -139,25 +148,13 @@ static void test_visits_keep_their_pack(void **state) {
 /* After a restart the active release is loaded off the loop. */
 static void test_restart_loads_the_active_pack(void **state) {
   (void)state;
-  char c1[41], text[2048];
+  char c1[41];
   struct mg_config *cfg = NULL;
   struct mg_err err = {{0}};
   struct mg_pack_service *s = NULL;
   uv_loop_t loop;
 
-  snprintf(dir, sizeof(dir), "/tmp/mg-test-packsvc-XXXXXX");
-  assert_non_null(mkdtemp(dir));
-  sh("ssh-keygen -q -t ed25519 -N '' -f %s/key", dir);
-  sh("printf 'a@city namespaces=\"git\" %%s\\n' \"$(cut -d' ' -f1,2 %s/key.pub)\" "
-     "> %s/signers", dir, dir);
-  sh("git init -q -b main %s/repo && cp -r %s/tests/fixtures/packs/mini/. %s/repo/",
-     dir, MG_TEST_SOURCE_DIR, dir);
-  commit("one", c1);
-  snprintf(text, sizeof(text),
-           "[daemon]\nstate_dir = %s/state\n[pack]\nurl = file://%s/repo\n"
-           "allowed_signers = %s/signers\ninterval = 0\n",
-           dir, dir, dir);
-  assert_int_equal(mg_config_parse(text, strlen(text), "t.conf", &cfg, &err), 0);
+  cfg = setup(c1, "");
   for (int run = 0; run < 2; run++) {
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(mg_pack_service_start(&loop, cfg, NULL, NULL, &s, &err), 0);
