@@ -24,6 +24,8 @@
 struct opts {
   const char *socket;
   const char *printer; /* print test --printer NAME */
+  const char *name, *role, *valid_from, *valid_until; /* user add */
+  int password_stdin;
   int json;
 };
 
@@ -47,6 +49,10 @@ static int cmd_pack_status(const struct opts *o, char **argv);
 static int cmd_pack_log(const struct opts *o, char **argv);
 static int cmd_pack_pull(const struct opts *o, char **argv);
 static int cmd_pack_rollback(const struct opts *o, char **argv);
+static int cmd_user_add(const struct opts *o, char **argv);
+static int cmd_user_list(const struct opts *o, char **argv);
+static int cmd_user_del(const struct opts *o, char **argv);
+static int cmd_user_unlock(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -73,6 +79,13 @@ static const struct command commands[] = {
     {"pack verify", "DIR",
      "check a pack folder against docs/packs.md (no daemon needed)", 1,
      cmd_pack_verify},
+    {"user add", "ID --name NAME --role ROLE [--valid-from DATE] "
+     "[--valid-until DATE] --password-stdin",
+     "add a staff account; the password is read from stdin", 1, cmd_user_add},
+    {"user list", "", "staff accounts (never their passwords)", 0, cmd_user_list},
+    {"user del", "ID", "delete a staff account and its sessions", 1, cmd_user_del},
+    {"user unlock", "ID", "lift a lockout after wrong passwords", 1,
+     cmd_user_unlock},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -101,8 +114,9 @@ static void command_usage(const struct command *c, FILE *f) {
 /* Talking to the daemon                                                   */
 
 /* Send one request and return the parsed "result" (*doc owns it). */
-static int call(const struct opts *o, const char *cmd, const char *arg,
-                struct mg_json **doc, const struct mg_json **result) {
+static int call_args(const struct opts *o, const char *cmd,
+                     const char *const *args, size_t nargs, struct mg_json **doc,
+                     const struct mg_json **result) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   struct mg_buf req, resp;
   struct mg_jw w;
@@ -130,8 +144,8 @@ static int call(const struct opts *o, const char *cmd, const char *arg,
   mg_jw_kstr(&w, "cmd", cmd);
   mg_jw_key(&w, "args");
   mg_jw_arr(&w);
-  if (arg)
-    mg_jw_str(&w, arg);
+  for (size_t i = 0; i < nargs; i++)
+    mg_jw_str(&w, args[i]);
   mg_jw_arr_end(&w);
   mg_jw_obj_end(&w);
   mg_buf_putc(&req, '\n');
@@ -161,9 +175,16 @@ static int call(const struct opts *o, const char *cmd, const char *arg,
 out:
   if (fd >= 0)
     close(fd);
+  if (req.data) /* may hold a password */
+    memset(req.data, 0, req.len);
   mg_buf_free(&req);
   mg_buf_free(&resp);
   return rc;
+}
+
+static int call(const struct opts *o, const char *cmd, const char *arg,
+                struct mg_json **doc, const struct mg_json **result) {
+  return call_args(o, cmd, &arg, arg ? 1 : 0, doc, result);
 }
 
 /* Print a JSON value compactly (for --json). */
@@ -406,6 +427,92 @@ static int cmd_pack_rollback(const struct opts *o, char **argv) {
   return simple(o, "pack-rollback", NULL, human_pack);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Users                                                                   */
+
+static void human_user(const struct mg_json *u) {
+  const char *from = mg_json_get_str(u, "valid_from");
+  const char *until = mg_json_get_str(u, "valid_until");
+  const char *locked = mg_json_get_str(u, "locked_until");
+  char valid[40];
+  snprintf(valid, sizeof(valid), "%s..%s", from ? from : "", until ? until : "");
+  printf("%-16s %-14s %-24s %-22s %s\n", str_or(u, "id", "?"), str_or(u, "role", "?"),
+         str_or(u, "name", "?"), strcmp(valid, "..") ? valid : "always",
+         locked ? locked : "-");
+}
+
+static void human_users(const struct mg_json *r) {
+  if (!r || r->type != MG_JSON_ARRAY || r->u.arr.n == 0) {
+    printf("no users\n");
+    return;
+  }
+  printf("%-16s %-14s %-24s %-22s %s\n", "ID", "ROLE", "NAME", "VALID",
+         "LOCKED UNTIL");
+  for (size_t i = 0; i < r->u.arr.n; i++)
+    human_user(r->u.arr.items[i]);
+}
+
+static void human_added(const struct mg_json *r) {
+  printf("user %s added\n", str_or(r, "id", "?"));
+}
+static void human_done(const struct mg_json *r) {
+  printf("user %s %s\n", str_or(r, "id", "?"),
+         mg_json_get_bool(r, "deleted") == 1 ? "deleted" : "unlocked");
+}
+
+static int cmd_user_add(const struct opts *o, char **argv) {
+  char pw[256];
+  size_t n;
+  int rc = 1;
+  if (!o->name || !o->role || !o->password_stdin) {
+    fprintf(stderr, "madoctl: user add needs --name, --role and --password-stdin "
+                    "(the password is never taken from the command line)\n");
+    return 2;
+  }
+  n = fread(pw, 1, sizeof(pw) - 1, stdin);
+  pw[n] = '\0';
+  if (n == sizeof(pw) - 1 && !feof(stdin)) {
+    fprintf(stderr, "madoctl: user add: the password is too long\n");
+    rc = 2;
+    goto out;
+  }
+  /* one line: drop the newline echo or a here-string adds */
+  pw[strcspn(pw, "\r\n")] = '\0';
+  if (strlen(pw) < 8) {
+    fprintf(stderr, "madoctl: user add: the password needs at least 8 characters\n");
+    rc = 2;
+    goto out;
+  }
+  {
+    const char *args[6] = {argv[0], o->name, o->role,
+                           o->valid_from ? o->valid_from : "",
+                           o->valid_until ? o->valid_until : "", pw};
+    struct mg_json *doc = NULL;
+    const struct mg_json *r = NULL;
+    rc = call_args(o, "user-add", args, 6, &doc, &r);
+    if (!rc) {
+      if (o->json)
+        emit_json(r);
+      else
+        human_added(r);
+    }
+    mg_json_free(doc);
+  }
+out:
+  memset(pw, 0, sizeof(pw));
+  return rc;
+}
+static int cmd_user_list(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "user-list", NULL, human_users);
+}
+static int cmd_user_del(const struct opts *o, char **argv) {
+  return simple(o, "user-del", argv[0], human_done);
+}
+static int cmd_user_unlock(const struct opts *o, char **argv) {
+  return simple(o, "user-unlock", argv[0], human_done);
+}
+
 /* Checks a folder with the same validator the box runs before activating. */
 static int cmd_pack_verify(const struct opts *o, char **argv) {
   struct mg_pack_report rep;
@@ -475,7 +582,7 @@ static int cmd_config_check(const struct opts *o, char **argv) {
 /* ---------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-  struct opts o = {getenv("MADOCTL_SOCKET"), NULL, 0};
+  struct opts o = {.socket = getenv("MADOCTL_SOCKET")};
   char *words[8];
   int nw = 0, help = 0;
 
@@ -504,6 +611,24 @@ int main(int argc, char **argv) {
         return 2;
       }
       o.printer = argv[i];
+    } else if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--role") == 0 ||
+               strcmp(argv[i], "--valid-from") == 0 ||
+               strcmp(argv[i], "--valid-until") == 0) {
+      const char *opt = argv[i];
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: %s needs a value\n", opt);
+        return 2;
+      }
+      if (opt[2] == 'n')
+        o.name = argv[i];
+      else if (opt[2] == 'r')
+        o.role = argv[i];
+      else if (opt[8] == 'f')
+        o.valid_from = argv[i];
+      else
+        o.valid_until = argv[i];
+    } else if (strcmp(argv[i], "--password-stdin") == 0) {
+      o.password_stdin = 1;
     } else if (strncmp(argv[i], "--socket=", 9) == 0) {
       o.socket = argv[i] + 9;
     } else if (argv[i][0] == '-' && argv[i][1]) {

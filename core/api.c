@@ -2,11 +2,16 @@
  * api.c — the JSON API under /api/v1 (docs/api.md).  Handlers run on the
  * loop and answer through mg_http_reply*.
  */
+#include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "json.h"
+#include "log.h"
+#include "pack.h"
 #include "version.h"
 
 static void health(void *ud, struct mg_http_txn *t, const struct mg_http_req *req) {
@@ -45,6 +50,192 @@ static void health(void *ud, struct mg_http_txn *t, const struct mg_http_req *re
   mg_buf_free(&b);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Sessions                                                                */
+
+static void session_json(struct mg_jw *w, const struct mg_auth_session *s) {
+  mg_jw_obj(w);
+  mg_jw_key(w, "user");
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "id", s->user_id);
+  mg_jw_kstr(w, "name", s->name);
+  mg_jw_kstr(w, "role", s->role);
+  mg_jw_obj_end(w);
+  mg_jw_kstr(w, "counter", s->counter);
+  mg_jw_kstr(w, "csrf_token", s->csrf);
+  mg_jw_kstr(w, "expires_at", s->expires_at);
+  mg_jw_obj_end(w);
+}
+
+static void reply_session(struct mg_http_txn *t, const struct mg_auth_session *s) {
+  struct mg_buf b;
+  struct mg_jw w;
+  mg_buf_init(&b);
+  mg_jw_init(&w, &b);
+  session_json(&w, s);
+  if (b.oom)
+    mg_http_reply_error(t, 500, "internal", "out of memory");
+  else
+    mg_http_reply_json(t, 200, b.data);
+  OPENSSL_cleanse(b.data, b.len);
+  mg_buf_free(&b);
+}
+
+/* A counter id given at login: one of the active pack's counters, or any
+ * well-formed id when no pack is active. */
+static int counter_ok(struct mg_daemon *d, const char *c) {
+  size_t n = strlen(c);
+  if (n == 0 || n > 64 || strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+    return 0;
+  struct mg_pack_use *u = mg_pack_service_acquire(d->packs);
+  if (!u)
+    return 1;
+  const struct mg_pack *p = mg_pack_use_model(u);
+  int ok = !p;
+  for (size_t i = 0; p && i < p->n_counters && !ok; i++)
+    ok = strcmp(p->counters[i].id, c) == 0;
+  mg_pack_service_release(d->packs, u);
+  return ok;
+}
+
+struct login_job {
+  uv_work_t work;
+  struct mg_daemon *d;
+  struct mg_http_txn *t;
+  char id[72], counter[72];
+  char password[256];
+  char hash[MG_AUTH_HASH_MAX];
+  int known, matched;
+};
+
+static void login_work(uv_work_t *w) {
+  struct login_job *j = w->data;
+  j->matched = mg_auth_verify_password(j->password, j->hash) && j->known;
+}
+
+static void login_done(uv_work_t *w, int status) {
+  struct login_job *j = w->data;
+  struct mg_auth_session s;
+  char cookie[160], msg[128];
+  enum mg_auth_result r =
+      mg_auth_login_finish(j->d->store, j->id, status == 0 && j->matched,
+                           j->counter, time(NULL), &s);
+  switch (r) {
+  case MG_AUTH_OK:
+    snprintf(cookie, sizeof(cookie),
+             "mg_session=%s; Path=/api/; HttpOnly; Secure; SameSite=Strict; "
+             "Max-Age=%d",
+             s.token, MG_AUTH_SESSION_S);
+    mg_http_set_header(j->t, "set-cookie:", cookie);
+    reply_session(j->t, &s);
+    OPENSSL_cleanse(cookie, sizeof(cookie));
+    break;
+  case MG_AUTH_BAD:
+    mg_http_reply_error(j->t, 401, "login_failed", "wrong user id or password");
+    break;
+  case MG_AUTH_LOCKED:
+    snprintf(msg, sizeof(msg),
+             "too many wrong passwords: the account is locked until %s",
+             s.locked_until);
+    mg_http_reply_error(j->t, 423, "locked", msg);
+    break;
+  case MG_AUTH_NOT_VALID:
+    mg_http_reply_error(j->t, 403, "account_not_valid",
+                        "this account is not valid today");
+    break;
+  default:
+    mg_http_reply_error(j->t, 500, "internal", "the login could not be stored");
+    break;
+  }
+  OPENSSL_cleanse(&s, sizeof(s));
+  OPENSSL_cleanse(j, sizeof(*j));
+  free(j);
+}
+
+static void session_post(void *ud, struct mg_http_txn *t,
+                         const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct mg_json *doc = NULL;
+  struct mg_json_error jerr;
+  struct login_job *j = NULL;
+  const char *user, *pw, *counter;
+
+  if (mg_json_parse(req->body, req->body_len, NULL, &doc, &jerr) ||
+      doc->type != MG_JSON_OBJECT) {
+    mg_http_reply_error(t, 400, "bad_request", "the body is not a JSON object");
+    goto out;
+  }
+  user = mg_json_get_str(doc, "user");
+  pw = mg_json_get_str(doc, "password");
+  counter = mg_json_get_str(doc, "counter");
+  if (!user || !*user || strlen(user) > 64 || !pw || !*pw || strlen(pw) > 200 ||
+      !counter) {
+    mg_http_reply_error(t, 400, "bad_request",
+                        "user, password and counter are required strings");
+    goto out;
+  }
+  if (!counter_ok(d, counter)) {
+    mg_http_reply_error(t, 400, "unknown_counter",
+                        "no such counter in the active procedure pack");
+    goto out;
+  }
+  if (!(j = calloc(1, sizeof(*j)))) {
+    mg_http_reply_error(t, 500, "internal", "out of memory");
+    goto out;
+  }
+  j->d = d;
+  j->t = t;
+  j->work.data = j;
+  snprintf(j->id, sizeof(j->id), "%s", user);
+  snprintf(j->counter, sizeof(j->counter), "%s", counter);
+  snprintf(j->password, sizeof(j->password), "%s", pw);
+  j->known = mg_auth_login_begin(d->store, j->id, j->hash) == 0;
+  /* scrypt takes ~50-100 ms: never on the loop */
+  if (uv_queue_work(&d->loop, &j->work, login_work, login_done)) {
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+    mg_http_reply_error(t, 500, "internal", "cannot start the login");
+  }
+out:
+  if (req->body_len)
+    OPENSSL_cleanse((void *)req->body, req->body_len); /* the password */
+  mg_json_free(doc);
+}
+
+static void session_get(void *ud, struct mg_http_txn *t, const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct mg_auth_session s;
+  (void)req;
+  if (mg__auth_require(d->store, t, MG_ROLE_STAFF, 0, &s))
+    return;
+  reply_session(t, &s);
+  OPENSSL_cleanse(&s, sizeof(s));
+}
+
+static void session_delete(void *ud, struct mg_http_txn *t,
+                           const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct mg_auth_session s;
+  char cookie[4096], token[80];
+  (void)req;
+  if (mg__auth_require(d->store, t, MG_ROLE_STAFF, 1, &s))
+    return;
+  if (mg_http_header(t, "cookie:", cookie, sizeof(cookie)) >= 0 &&
+      mg__auth_cookie_token(cookie, token, sizeof(token)) == 0)
+    mg_auth_logout(d->store, token);
+  mg_log_notice("auth", "user %s logged out", s.user_id);
+  mg_http_set_header(t, "set-cookie:",
+                     "mg_session=; Path=/api/; HttpOnly; Secure; SameSite=Strict; "
+                     "Max-Age=0");
+  mg_http_reply_json(t, 200, "{\"logged_out\":true}");
+  OPENSSL_cleanse(cookie, sizeof(cookie));
+  OPENSSL_cleanse(token, sizeof(token));
+  OPENSSL_cleanse(&s, sizeof(s));
+}
+
 int mg__api_register(struct mg_daemon *d) {
-  return mg_http_route(d->http, "GET", "/api/v1/health", health, d);
+  return mg_http_route(d->http, "GET", "/api/v1/health", health, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/session", session_post, d) ||
+         mg_http_route(d->http, "GET", "/api/v1/session", session_get, d) ||
+         mg_http_route(d->http, "DELETE", "/api/v1/session", session_delete, d);
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tls.h"
@@ -192,6 +193,46 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
     if (rc)
       return mg_err_set(err, rc, "cannot start: %s", strerror(-rc));
     return MG_CTL_LATER;
+  }
+  if (strcmp(cmd, "user-add") == 0) {
+    /* [id, name, role, valid_from, valid_until, password]: the password
+     * comes over the 0660 socket, never argv, and is never logged. */
+    const char *a[6];
+    if (!args || args->type != MG_JSON_ARRAY || args->u.arr.n != 6)
+      return mg_err_set(err, -EINVAL, "user-add takes id, name, role, "
+                        "valid_from, valid_until, password");
+    for (size_t i = 0; i < 6; i++) {
+      if (args->u.arr.items[i]->type != MG_JSON_STRING)
+        return mg_err_set(err, -EINVAL, "user-add takes strings");
+      a[i] = args->u.arr.items[i]->u.str.s;
+    }
+    int rc = mg_auth_user_add(d->store, a[0], a[1], a[2], a[5], a[3], a[4],
+                              time(NULL), err);
+    if (rc)
+      return rc;
+    return mg_auth_user_json(d->store, a[0], w) ? mg_err_set(err, -EIO, "database")
+                                                : 0;
+  }
+  if (strcmp(cmd, "user-del") == 0 || strcmp(cmd, "user-unlock") == 0) {
+    const char *id = one_arg(args);
+    if (!id)
+      return mg_err_set(err, -EINVAL, "%s takes the user id", cmd);
+    int rc = cmd[5] == 'd' ? mg_auth_user_del(d->store, id)
+                           : mg_auth_user_unlock(d->store, id);
+    if (rc == -ENOENT)
+      return mg_err_set(err, -EINVAL, "no user \"%s\"", id);
+    if (rc)
+      return mg_err_set(err, rc, "database failure; see the log");
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "id", id);
+    mg_jw_kbool(w, cmd[5] == 'd' ? "deleted" : "unlocked", 1);
+    mg_jw_obj_end(w);
+    return 0;
+  }
+  if (strcmp(cmd, "user-list") == 0) {
+    if (mg_auth_user_list_json(d->store, w))
+      return mg_err_set(err, -EIO, "database failure; see the log");
+    return 0;
   }
   if (strcmp(cmd, "pack-status") == 0) {
     mg_pack_service_json(d->packs, 1, w);

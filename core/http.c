@@ -15,10 +15,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +47,8 @@ struct ws_msg {
 
 struct conn;
 
+#define MG__HTTP_XH 4 /* extra response headers per answer */
+
 struct mg_http_txn {
   struct mg_http *h;
   struct conn *c;     /* NULL once the client went away */
@@ -61,6 +65,7 @@ struct mg_http_txn {
   char content_type[64];
   const char *cache_control; /* static string; NULL: no-store */
   char etag[48];
+  char *xh_name[MG__HTTP_XH], *xh_value[MG__HTTP_XH]; /* mg_http_set_header */
   struct mg_buf out;
   size_t sent;
   int headers_sent;
@@ -95,7 +100,8 @@ struct mg_http {
   size_t n_routes;
   struct conn *ws_clients;
   size_t n_ws;
-  size_t inflight; /* API requests received and not yet answered */
+  size_t inflight; /* transactions not yet written (or dropped), plus
+                      files being streamed */
   int draining;
   uv_timer_t timer;   /* drain deadline, then teardown polling */
   int timer_open;
@@ -123,11 +129,19 @@ static void lws_log_emit(int level, const char *line) {
 /* ---------------------------------------------------------------------- */
 /* Transactions                                                            */
 
+/* A transaction counts as in flight from txn_new until it is freed: after
+ * its answer was written, or once it can no longer be (client gone).  A
+ * graceful stop waits for that, not only for the handler's answer. */
 static void txn_free(struct mg_http_txn *t) {
   if (!t)
     return;
+  t->h->inflight--;
   free(t->path);
   free(t->query);
+  for (int i = 0; i < MG__HTTP_XH; i++) {
+    free(t->xh_name[i]);
+    free(t->xh_value[i]);
+  }
   mg_buf_free(&t->body);
   mg_buf_free(&t->out);
   free(t);
@@ -152,7 +166,6 @@ void mg_http_reply(struct mg_http_txn *t, int status, const char *content_type,
   if (t->answered)
     return;
   t->answered = 1;
-  t->h->inflight--;
   if (!t->c) { /* client gone while the handler worked */
     struct mg_http *h = t->h;
     txn_free(t);
@@ -216,6 +229,11 @@ static int txn_write(struct conn *c) {
                                     (const unsigned char *)t->etag,
                                     (int)strlen(t->etag), &p, end))
       return -1;
+    for (int i = 0; i < MG__HTTP_XH && t->xh_name[i]; i++)
+      if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)t->xh_name[i],
+                                      (const unsigned char *)t->xh_value[i],
+                                      (int)strlen(t->xh_value[i]), &p, end))
+        return -1;
     if ((t->close_after || c->h->draining) &&
         lws_add_http_header_by_token(c->wsi, WSI_TOKEN_CONNECTION,
                                      (const unsigned char *)"close", 5, &p, end))
@@ -320,6 +338,46 @@ static const char *req_method(struct lws *wsi) {
   return NULL;
 }
 
+int mg_http_header(struct mg_http_txn *t, const char *name, char *buf,
+                   size_t len) {
+  int n = -1;
+  if (!t || !t->c || !t->c->wsi || !buf || len == 0 || len > INT_MAX)
+    return -1;
+  buf[0] = '\0';
+  /* Headers lws knows have a token; others are "custom" headers. */
+  for (int i = 0; i < (int)WSI_TOKEN_COUNT; i++) {
+    const unsigned char *tn = lws_token_to_string((enum lws_token_indexes)i);
+    if (tn && strcasecmp((const char *)tn, name) == 0) {
+      if (lws_hdr_total_length(t->c->wsi, (enum lws_token_indexes)i) <= 0)
+        return -1;
+      n = lws_hdr_copy(t->c->wsi, buf, (int)len, (enum lws_token_indexes)i);
+      return n > 0 ? n : -1;
+    }
+  }
+  n = lws_hdr_custom_copy(t->c->wsi, buf, (int)len, name, (int)strlen(name));
+  return n > 0 ? n : -1;
+}
+
+void mg_http_set_header(struct mg_http_txn *t, const char *name,
+                        const char *value) {
+  if (!t || t->answered)
+    return;
+  for (int i = 0; i < MG__HTTP_XH; i++) {
+    if (t->xh_name[i])
+      continue;
+    t->xh_name[i] = strdup(name);
+    t->xh_value[i] = strdup(value);
+    if (!t->xh_name[i] || !t->xh_value[i]) {
+      free(t->xh_name[i]);
+      free(t->xh_value[i]);
+      t->xh_name[i] = t->xh_value[i] = NULL;
+      mg_log_err("http", "out of memory for a response header");
+    }
+    return;
+  }
+  mg_log_warn("http", "too many extra response headers; %s dropped", name);
+}
+
 static void dispatch(struct mg_http_txn *t) {
   struct mg_http *h = t->h;
   struct mg_http_req req = {t->method, t->path, t->query ? t->query : "",
@@ -373,6 +431,7 @@ static struct mg_http_txn *txn_new(struct conn *c, const char *method,
   if (!t)
     return NULL;
   t->h = c->h;
+  t->h->inflight++; /* txn_free counts it out */
   t->c = c;
   snprintf(t->method, sizeof(t->method), "%s", method);
   t->path = strdup(path);
@@ -384,7 +443,6 @@ static struct mg_http_txn *txn_new(struct conn *c, const char *method,
     return NULL;
   }
   c->txn = t;
-  c->h->inflight++;
   return t;
 }
 

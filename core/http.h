@@ -53,6 +53,19 @@ void mg_http_reply_json(struct mg_http_txn *t, int status, const char *json);
 void mg_http_reply_error(struct mg_http_txn *t, int status, const char *code,
                          const char *message);
 
+/* Copy the request header `name` (lower case with the colon: "cookie:",
+ * "x-csrf-token:") into buf, NUL-terminated.  Returns its length, or -1
+ * when absent, too long for buf, or the client has gone.  Valid only
+ * during the handler call: a handler that queues work copies what it
+ * needs first. */
+int mg_http_header(struct mg_http_txn *t, const char *name, char *buf,
+                   size_t len);
+/* An extra response header ("set-cookie:", value), copied; call before
+ * mg_http_reply*.  At most a few per response (excess ones are dropped
+ * and logged). */
+void mg_http_set_header(struct mg_http_txn *t, const char *name,
+                        const char *value);
+
 /* Send a text frame to every WebSocket client (copied).  Clients that fall
  * too far behind are dropped rather than letting memory grow. */
 void mg_http_broadcast(struct mg_http *h, const char *json);

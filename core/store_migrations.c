@@ -40,6 +40,31 @@ const struct mg__store_migration mg__store_migrations[] = {
                          "  stopped_at TEXT,\n"
                          "  clean INTEGER NOT NULL DEFAULT 0\n"
                          ");\n"},
+
+    /* 3: staff accounts and their sessions (core/auth.c).  Only hashes are
+     * kept: scrypt for passwords, SHA-256 for session tokens. */
+    [3] = {"users and sessions",
+           "CREATE TABLE users (\n"
+           "  id TEXT PRIMARY KEY,\n"
+           "  name TEXT NOT NULL,\n"
+           "  role TEXT NOT NULL CHECK(role IN "
+           "('staff','supervisor','administrator')),\n"
+           "  pw_hash TEXT NOT NULL,\n"
+           "  valid_from TEXT,\n"
+           "  valid_until TEXT,\n"
+           "  failed INTEGER NOT NULL DEFAULT 0,\n"
+           "  locked_until TEXT,\n"
+           "  created_at TEXT NOT NULL\n"
+           ");\n"
+           "CREATE TABLE sessions (\n"
+           "  token_hash TEXT PRIMARY KEY,\n"
+           "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+           "  counter TEXT NOT NULL,\n"
+           "  csrf TEXT NOT NULL,\n"
+           "  created_at TEXT NOT NULL,\n"
+           "  expires_at TEXT NOT NULL\n"
+           ");\n"
+           "CREATE INDEX sessions_user ON sessions(user_id);\n"},
 };
 
 const int mg__store_latest =

@@ -159,6 +159,6 @@ int main(void) {
       cmocka_unit_test(test_inflight_cut_after_drain),
   };
   signal(SIGPIPE, SIG_IGN);
-  mg_log_set_level(MG_LOG_ERR);
+  mg_log_set_level(getenv("MG_LWS_DEBUG") ? MG_LOG_DEBUG : MG_LOG_ERR);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
