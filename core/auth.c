@@ -212,7 +212,25 @@ int mg_auth_user_add(struct mg_store *st, const char *id, const char *name,
                      const char *role, const char *password,
                      const char *valid_from, const char *valid_until,
                      time_t now, struct mg_err *err) {
-  char hash[MG_AUTH_HASH_MAX], created[24];
+  char hash[MG_AUTH_HASH_MAX];
+  int rc;
+  if (!password || strlen(password) < MG_AUTH_MIN_PASSWORD)
+    return mg_err_set(err, -EINVAL, "the password needs at least %d characters",
+                      MG_AUTH_MIN_PASSWORD);
+  if ((rc = mg_auth_hash_password(password, hash)))
+    return mg_err_set(err, rc, "cannot hash the password");
+  rc = mg_auth_user_add_hashed(st, id, name, role, hash, valid_from,
+                               valid_until, now, err);
+  OPENSSL_cleanse(hash, sizeof(hash));
+  return rc;
+}
+
+int mg_auth_user_add_hashed(struct mg_store *st, const char *id,
+                            const char *name, const char *role,
+                            const char *hash, const char *valid_from,
+                            const char *valid_until, time_t now,
+                            struct mg_err *err) {
+  char created[24];
   sqlite3 *db = mg_store_db(st);
   sqlite3_stmt *s = NULL;
   int rc;
@@ -227,15 +245,10 @@ int mg_auth_user_add(struct mg_store *st, const char *id, const char *name,
   if (mg_auth_role_parse(role) == MG_ROLE_NONE)
     return mg_err_set(err, -EINVAL,
                       "the role is one of staff, supervisor, administrator");
-  if (!password || strlen(password) < MG_AUTH_MIN_PASSWORD)
-    return mg_err_set(err, -EINVAL, "the password needs at least %d characters",
-                      MG_AUTH_MIN_PASSWORD);
   if ((valid_from && !date_ok(valid_from)) || (valid_until && !date_ok(valid_until)))
     return mg_err_set(err, -EINVAL, "dates are YYYY-MM-DD");
   if (valid_from && valid_until && strcmp(valid_from, valid_until) > 0)
     return mg_err_set(err, -EINVAL, "valid-from is after valid-until");
-  if ((rc = mg_auth_hash_password(password, hash)))
-    return mg_err_set(err, rc, "cannot hash the password");
   iso_time(now, created);
   rc = -EIO;
   if (sqlite3_prepare_v2(db,
@@ -258,7 +271,6 @@ int mg_auth_user_add(struct mg_store *st, const char *id, const char *name,
   if (rc == -EIO)
     mg_err_set(err, rc, "database: %s", sqlite3_errmsg(db));
   sqlite3_finalize(s);
-  OPENSSL_cleanse(hash, sizeof(hash));
   if (rc == 0)
     mg_log_notice("auth", "user %s added (%s)", id, role);
   return rc;

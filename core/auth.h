@@ -69,6 +69,13 @@ int mg_auth_user_add(struct mg_store *st, const char *id, const char *name,
                      const char *role, const char *password,
                      const char *valid_from, const char *valid_until,
                      time_t now, struct mg_err *err);
+/* The same with the password already hashed (mg_auth_hash_password), so
+ * that the slow scrypt can run on a worker and only this runs on the loop. */
+int mg_auth_user_add_hashed(struct mg_store *st, const char *id,
+                            const char *name, const char *role,
+                            const char *hash, const char *valid_from,
+                            const char *valid_until, time_t now,
+                            struct mg_err *err);
 int mg_auth_user_del(struct mg_store *st, const char *id);
 int mg_auth_user_unlock(struct mg_store *st, const char *id);
 /* One object {"id","name","role","valid_from","valid_until","failed",

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "auth.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -156,6 +158,76 @@ static void on_pack_done(void *ud, int rc, const char *json_or_msg) {
   mg_ctl_finish(ud, rc, rc ? NULL : json_or_msg, rc ? json_or_msg : NULL);
 }
 
+/* user-add: scrypt takes ~100 ms, so the hash is made on a worker and only
+ * the insert runs on the loop. */
+struct user_add {
+  uv_work_t req;
+  struct mg_daemon *d;
+  struct mg_ctl_call *call;
+  char *a[6]; /* id, name, role, valid_from, valid_until, password */
+  char hash[MG_AUTH_HASH_MAX];
+  int rc;
+};
+
+static void user_add_free(struct user_add *u) {
+  if (u->a[5])
+    OPENSSL_cleanse(u->a[5], strlen(u->a[5]));
+  for (size_t i = 0; i < 6; i++)
+    free(u->a[i]);
+  OPENSSL_cleanse(u->hash, sizeof(u->hash));
+  free(u);
+}
+
+static void user_add_work(uv_work_t *req) {
+  struct user_add *u = req->data;
+  u->rc = mg_auth_hash_password(u->a[5], u->hash);
+}
+
+static void user_add_done(uv_work_t *req, int status) {
+  struct user_add *u = req->data;
+  struct mg_err err = {{0}};
+  struct mg_buf b;
+  struct mg_jw w;
+  int rc = status ? -ECANCELED : u->rc;
+  mg_buf_init(&b);
+  if (!rc)
+    rc = mg_auth_user_add_hashed(u->d->store, u->a[0], u->a[1], u->a[2], u->hash,
+                                 u->a[3], u->a[4], time(NULL), &err);
+  else
+    mg_err_set(&err, rc, "cannot hash the password");
+  if (!rc) {
+    mg_jw_init(&w, &b);
+    if (mg_auth_user_json(u->d->store, u->a[0], &w) || b.oom)
+      rc = mg_err_set(&err, -EIO, "database");
+  }
+  mg_ctl_finish(u->call, rc, rc ? NULL : b.data, rc ? err.msg : NULL);
+  mg_buf_free(&b);
+  user_add_free(u);
+}
+
+static int user_add_start(struct mg_daemon *d, struct mg_ctl_call *call,
+                          const char *const a[6], struct mg_err *err) {
+  if (strlen(a[5]) < MG_AUTH_MIN_PASSWORD)
+    return mg_err_set(err, -EINVAL, "the password needs at least %d characters",
+                      MG_AUTH_MIN_PASSWORD);
+  struct user_add *u = calloc(1, sizeof(*u));
+  if (!u)
+    return mg_err_set(err, -ENOMEM, "out of memory");
+  u->d = d;
+  u->call = call;
+  u->req.data = u;
+  for (size_t i = 0; i < 6; i++)
+    if (!(u->a[i] = strdup(a[i]))) {
+      user_add_free(u);
+      return mg_err_set(err, -ENOMEM, "out of memory");
+    }
+  if (uv_queue_work(&d->loop, &u->req, user_add_work, user_add_done)) {
+    user_add_free(u);
+    return mg_err_set(err, -EIO, "cannot queue the work");
+  }
+  return MG_CTL_LATER;
+}
+
 /* The single string argument of a command, or NULL. */
 static const char *one_arg(const struct mg_json *args) {
   if (!args || args->type != MG_JSON_ARRAY || args->u.arr.n != 1 ||
@@ -206,12 +278,7 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
         return mg_err_set(err, -EINVAL, "user-add takes strings");
       a[i] = args->u.arr.items[i]->u.str.s;
     }
-    int rc = mg_auth_user_add(d->store, a[0], a[1], a[2], a[5], a[3], a[4],
-                              time(NULL), err);
-    if (rc)
-      return rc;
-    return mg_auth_user_json(d->store, a[0], w) ? mg_err_set(err, -EIO, "database")
-                                                : 0;
+    return user_add_start(d, call, a, err);
   }
   if (strcmp(cmd, "user-del") == 0 || strcmp(cmd, "user-unlock") == 0) {
     const char *id = one_arg(args);

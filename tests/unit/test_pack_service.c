@@ -92,6 +92,14 @@ static struct mg_config *setup(char c1[41], const char *extra) {
   return cfg;
 }
 
+/* The daemon's order: stop, let the loop close what was open, free. */
+static void shut_down(uv_loop_t *loop, struct mg_pack_service *s) {
+  mg_pack_service_stop(s);
+  uv_run(loop, UV_RUN_DEFAULT);
+  mg_pack_service_free(s);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
+
 static void test_visits_keep_their_pack(void **state) {
   (void)state;
   char c1[41], c2[41], c3[41], c4[41];
@@ -137,10 +145,7 @@ static void test_visits_keep_their_pack(void **state) {
   assert_true(release_exists(c4));
 
   mg_pack_service_release(s, v2);
-  mg_pack_service_stop(s);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  mg_pack_service_free(s);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  shut_down(&loop, s);
   mg_config_free(cfg);
   sh("rm -rf %s", dir);
 }
@@ -167,10 +172,7 @@ static void test_restart_loads_the_active_pack(void **state) {
     assert_string_equal(mg_pack_use_commit(v), c1);
     assert_non_null(mg_pack_use_model(v));
     mg_pack_service_release(s, v);
-    mg_pack_service_stop(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    mg_pack_service_free(s);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    shut_down(&loop, s);
   }
   mg_config_free(cfg);
   sh("rm -rf %s", dir);
