@@ -26,6 +26,7 @@ struct opts {
   const char *printer; /* print test --printer NAME */
   const char *name, *role, *valid_from, *valid_until; /* user add */
   int password_stdin;
+  const char *limit, *object; /* audit log */
   int json;
 };
 
@@ -53,6 +54,9 @@ static int cmd_user_add(const struct opts *o, char **argv);
 static int cmd_user_list(const struct opts *o, char **argv);
 static int cmd_user_del(const struct opts *o, char **argv);
 static int cmd_user_unlock(const struct opts *o, char **argv);
+static int cmd_audit_verify(const struct opts *o, char **argv);
+static int cmd_audit_log(const struct opts *o, char **argv);
+static int cmd_visits_purge(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -86,6 +90,13 @@ static const struct command commands[] = {
     {"user del", "ID", "delete a staff account and its sessions", 1, cmd_user_del},
     {"user unlock", "ID", "lift a lockout after wrong passwords", 1,
      cmd_user_unlock},
+    {"audit verify", "", "check the audit log's hash chain, row by row", 0,
+     cmd_audit_verify},
+    {"audit log", "[--limit N] [--object OBJ]",
+     "audit records, newest first (default 50, at most 10000)", 0, cmd_audit_log},
+    {"visits purge", "",
+     "close cases past close of business and purge those past retention now",
+     0, cmd_visits_purge},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -513,6 +524,79 @@ static int cmd_user_unlock(const struct opts *o, char **argv) {
   return simple(o, "user-unlock", argv[0], human_done);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Audit log                                                               */
+
+#define AUDIT_DEFAULT_LIMIT "50"
+
+static void human_audit_verify(const struct mg_json *r) {
+  printf("audit log intact: %lld rows\n", int_or(r, "rows"));
+}
+
+/* One table cell: control characters (a detail may hold newlines) would
+ * break the table, so they print as spaces. */
+static void print_cell(const char *s) {
+  for (; *s; s++)
+    putchar((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s);
+}
+
+static void human_audit_log(const struct mg_json *r) {
+  const struct mg_json *es = mg_json_get(r, "entries");
+  if (!es || es->type != MG_JSON_ARRAY || es->u.arr.n == 0) {
+    printf("no audit records\n");
+    return;
+  }
+  printf("%-6s %-20s %-12s %-10s %-14s %-24s %s\n", "SEQ", "AT", "ACTOR",
+         "COUNTER", "ACTION", "OBJECT", "DETAIL");
+  for (size_t i = 0; i < es->u.arr.n; i++) {
+    const struct mg_json *e = es->u.arr.items[i];
+    printf("%-6lld %-20s %-12s %-10s %-14s %-24s ", int_or(e, "seq"),
+           str_or(e, "at", "?"), str_or(e, "actor", "?"), str_or(e, "counter", "?"),
+           str_or(e, "action", "?"), str_or(e, "object", "?"));
+    print_cell(str_or(e, "detail", ""));
+    putchar('\n');
+  }
+}
+
+static void human_visits_purge(const struct mg_json *r) {
+  printf("%lld case(s) closed, %lld purged\n", int_or(r, "closed"),
+         int_or(r, "purged"));
+}
+
+static int cmd_visits_purge(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "visits-housekeeping", NULL, human_visits_purge);
+}
+
+static int cmd_audit_verify(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "audit-verify", NULL, human_audit_verify);
+}
+
+static int cmd_audit_log(const struct opts *o, char **argv) {
+  const char *limit = o->limit ? o->limit : AUDIT_DEFAULT_LIMIT;
+  const char *args[2] = {limit, o->object};
+  struct mg_json *doc = NULL;
+  const struct mg_json *r = NULL;
+  char *end = NULL;
+  long n = strtol(limit, &end, 10);
+  int rc;
+  (void)argv;
+  if (end == limit || *end || n < 1 || n > 10000) {
+    fprintf(stderr, "madoctl: audit log: --limit takes a number from 1 to 10000\n");
+    return 2;
+  }
+  rc = call_args(o, "audit-log", args, o->object ? 2 : 1, &doc, &r);
+  if (!rc) {
+    if (o->json)
+      emit_json(r);
+    else
+      human_audit_log(r);
+  }
+  mg_json_free(doc);
+  return rc;
+}
+
 /* Checks a folder with the same validator the box runs before activating. */
 static int cmd_pack_verify(const struct opts *o, char **argv) {
   struct mg_pack_report rep;
@@ -627,6 +711,16 @@ int main(int argc, char **argv) {
         o.valid_from = argv[i];
       else
         o.valid_until = argv[i];
+    } else if (strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "--object") == 0) {
+      const char *opt = argv[i];
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: %s needs a value\n", opt);
+        return 2;
+      }
+      if (opt[2] == 'l')
+        o.limit = argv[i];
+      else
+        o.object = argv[i];
     } else if (strcmp(argv[i], "--password-stdin") == 0) {
       o.password_stdin = 1;
     } else if (strncmp(argv[i], "--socket=", 9) == 0) {

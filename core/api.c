@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "daemon.h"
 #include "json.h"
@@ -106,6 +107,8 @@ struct login_job {
   char password[256];
   char hash[MG_AUTH_HASH_MAX];
   int known, matched;
+  int admin_only; /* no registered tablet: only an administrator (to
+                     register one) may log in */
 };
 
 static void login_work(uv_work_t *w) {
@@ -120,6 +123,14 @@ static void login_done(uv_work_t *w, int status) {
   enum mg_auth_result r =
       mg_auth_login_finish(j->d->store, j->id, status == 0 && j->matched,
                            j->counter, time(NULL), &s);
+  if (r == MG_AUTH_OK && j->admin_only &&
+      mg_auth_role_parse(s.role) != MG_ROLE_ADMINISTRATOR) {
+    mg_auth_logout(j->d->store, s.token);
+    mg_http_reply_error(j->t, 403, "tablet_not_registered",
+                        "this tablet is not registered to a counter; an "
+                        "administrator registers it first");
+    goto out;
+  }
   switch (r) {
   case MG_AUTH_OK:
     snprintf(cookie, sizeof(cookie),
@@ -147,6 +158,7 @@ static void login_done(uv_work_t *w, int status) {
     mg_http_reply_error(j->t, 500, "internal", "the login could not be stored");
     break;
   }
+out:
   OPENSSL_cleanse(&s, sizeof(s));
   OPENSSL_cleanse(j, sizeof(*j));
   free(j);
@@ -159,6 +171,8 @@ static void session_post(void *ud, struct mg_http_txn *t,
   struct mg_json_error jerr;
   struct login_job *j = NULL;
   const char *user, *pw, *counter;
+  char cookie[4096], tablet[80], tablet_counter[72];
+  int admin_only = 0;
 
   if (mg_json_parse(req->body, req->body_len, NULL, &doc, &jerr) ||
       doc->type != MG_JSON_OBJECT) {
@@ -168,6 +182,19 @@ static void session_post(void *ud, struct mg_http_txn *t,
   user = mg_json_get_str(doc, "user");
   pw = mg_json_get_str(doc, "password");
   counter = mg_json_get_str(doc, "counter");
+  /* A registered tablet decides the counter. */
+  if (mg_http_header(t, "cookie:", cookie, sizeof(cookie)) >= 0 &&
+      mg__auth_cookie_value(cookie, "mg_tablet", tablet, sizeof(tablet)) == 0 &&
+      mg_auth_tablet_counter(d->store, tablet, tablet_counter) == 0) {
+    if (counter && *counter && strcmp(counter, tablet_counter) != 0) {
+      mg_http_reply_error(t, 400, "bad_request",
+                          "this tablet is registered to another counter");
+      goto out;
+    }
+    counter = tablet_counter;
+  } else {
+    admin_only = d->cfg->auth_require_tablet;
+  }
   if (!user || !*user || strlen(user) > 64 || !pw || !*pw || strlen(pw) > 200 ||
       !counter) {
     mg_http_reply_error(t, 400, "bad_request",
@@ -186,6 +213,7 @@ static void session_post(void *ud, struct mg_http_txn *t,
   j->d = d;
   j->t = t;
   j->work.data = j;
+  j->admin_only = admin_only;
   snprintf(j->id, sizeof(j->id), "%s", user);
   snprintf(j->counter, sizeof(j->counter), "%s", counter);
   snprintf(j->password, sizeof(j->password), "%s", pw);
@@ -233,9 +261,58 @@ static void session_delete(void *ud, struct mg_http_txn *t,
   OPENSSL_cleanse(&s, sizeof(s));
 }
 
+/* POST /api/v1/tablets {"counter", "name"}: an administrator registers the
+ * tablet the request comes from; it keeps the answer's cookie. */
+static void tablet_post(void *ud, struct mg_http_txn *t,
+                        const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct mg_auth_session s;
+  struct mg_json *doc = NULL;
+  struct mg_json_error jerr;
+  struct mg_err err = {{0}};
+  char token[64] = "", id[24], cookie[200], body[256];
+  const char *counter, *name;
+  if (mg__auth_require(d->store, t, MG_ROLE_ADMINISTRATOR, 1, &s))
+    return;
+  if (mg_json_parse(req->body, req->body_len, NULL, &doc, &jerr) ||
+      doc->type != MG_JSON_OBJECT || !(counter = mg_json_get_str(doc, "counter")) ||
+      !(name = mg_json_get_str(doc, "name"))) {
+    mg_http_reply_error(t, 400, "bad_request",
+                        "the body is {\"counter\": ID, \"name\": TEXT}");
+    goto out;
+  }
+  if (!counter_ok(d, counter)) {
+    mg_http_reply_error(t, 400, "unknown_counter",
+                        "no such counter in the active procedure pack");
+    goto out;
+  }
+  if (mg_auth_tablet_add(d->store, counter, name, s.user_id, time(NULL), token,
+                         id, &err)) {
+    mg_http_reply_error(t, 400, "bad_request", err.msg);
+    goto out;
+  }
+  mg_audit_append(d->store, time(NULL), s.user_id, s.counter, "tablet.register",
+                  id, counter);
+  /* ten years: a tablet stays registered until an administrator removes it */
+  snprintf(cookie, sizeof(cookie),
+           "mg_tablet=%s; Path=/api/; HttpOnly; Secure; SameSite=Strict; "
+           "Max-Age=315360000",
+           token);
+  mg_http_set_header(t, "set-cookie:", cookie);
+  snprintf(body, sizeof(body), "{\"id\":\"%s\",\"counter\":\"%s\"}", id,
+           counter);
+  mg_http_reply_json(t, 201, body);
+  OPENSSL_cleanse(cookie, sizeof(cookie));
+out:
+  OPENSSL_cleanse(token, sizeof(token));
+  OPENSSL_cleanse(&s, sizeof(s));
+  mg_json_free(doc);
+}
+
 int mg__api_register(struct mg_daemon *d) {
   return mg_http_route(d->http, "GET", "/api/v1/health", health, d) ||
          mg_http_route(d->http, "POST", "/api/v1/session", session_post, d) ||
          mg_http_route(d->http, "GET", "/api/v1/session", session_get, d) ||
-         mg_http_route(d->http, "DELETE", "/api/v1/session", session_delete, d);
+         mg_http_route(d->http, "DELETE", "/api/v1/session", session_delete, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/tablets", tablet_post, d);
 }

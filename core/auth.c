@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "csv.h"
 #include "log.h"
 
 #define SALT_LEN 16
@@ -617,4 +619,169 @@ out:
   if (rc)
     OPENSSL_cleanse(out, sizeof(*out));
   return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Seed users ([auth] users_file)                                          */
+
+int mg_auth_seed_file(struct mg_store *st, const char *path, time_t now,
+                      struct mg_err *err) {
+  static const char *const cols[] = {"id", "name", "role", "password_hash",
+                                     "valid_from", "valid_until"};
+  struct mg_csv csv;
+  struct mg_csv_error ce;
+  char *data = NULL;
+  size_t len = 0;
+  int idx[6], rc = 0, added = 0;
+  FILE *f = fopen(path, "re");
+
+  memset(&csv, 0, sizeof(csv));
+  if (!f)
+    return mg_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 022)) {
+    rc = mg_err_set(err, -EPERM, "%s: must not be writable by group or others "
+                    "(it decides who may log in)", path);
+    goto out;
+  }
+  for (;;) {
+    char chunk[4096];
+    size_t n = fread(chunk, 1, sizeof(chunk), f);
+    if (n == 0)
+      break;
+    char *p = realloc(data, len + n + 1);
+    if (!p) {
+      rc = mg_err_set(err, -ENOMEM, "out of memory");
+      goto out;
+    }
+    data = p;
+    memcpy(data + len, chunk, n);
+    len += n;
+  }
+  if ((rc = mg_csv_parse(data ? data : "", len, &csv, &ce))) {
+    rc = mg_err_set(err, rc, "%s:%d:%d: %s", path, ce.line, ce.col, ce.rule);
+    goto out;
+  }
+  for (size_t k = 0; k < 6; k++) {
+    idx[k] = mg_csv_column(&csv, cols[k]);
+    if (idx[k] < 0 && k < 4) {
+      rc = mg_err_set(err, -EINVAL, "%s:1: column \"%s\" is missing (id, "
+                      "name, role, password_hash[, valid_from, valid_until])",
+                      path, cols[k]);
+      goto out;
+    }
+  }
+  if ((int)csv.header.n > 6 - (idx[4] < 0) - (idx[5] < 0)) {
+    rc = mg_err_set(err, -EINVAL, "%s:1: unknown column (id, name, role, "
+                    "password_hash, valid_from, valid_until)", path);
+    goto out;
+  }
+  for (size_t r = 0; r < csv.n_rows; r++) {
+    const struct mg_csv_row *row = &csv.rows[r];
+    const char *v[6];
+    struct mg_err e;
+    for (size_t k = 0; k < 6; k++)
+      v[k] = idx[k] >= 0 ? row->cells[idx[k]].text : "";
+    if (strncmp(v[3], "scrypt$", 7) != 0) {
+      rc = mg_err_set(err, -EINVAL, "%s:%d: password_hash: not a hash (make "
+                      "one with `madoctl user hash --password-stdin`)",
+                      path, row->line);
+      goto out;
+    }
+    int a = mg_auth_user_add_hashed(st, v[0], v[1], v[2], v[3], v[4], v[5],
+                                    now, &e);
+    if (a == -EEXIST)
+      continue; /* the box's own changes win over the seed */
+    if (a) {
+      rc = mg_err_set(err, a, "%s:%d: %s", path, row->line, e.msg);
+      goto out;
+    }
+    added++;
+  }
+  if (added)
+    mg_log_notice("auth", "%d user(s) added from %s", added, path);
+  rc = added;
+out:
+  if (f)
+    fclose(f);
+  if (data)
+    OPENSSL_cleanse(data, len);
+  free(data);
+  mg_csv_free(&csv);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tablets registered to counters                                         */
+
+int mg_auth_tablet_add(struct mg_store *st, const char *counter,
+                       const char *name, const char *by, time_t now,
+                       char token[64], char id[24], struct mg_err *err) {
+  sqlite3 *db = mg_store_db(st);
+  sqlite3_stmt *s = NULL;
+  char th[65], created[24];
+  int rc = -EIO;
+  if (!name || !*name || strlen(name) > 100)
+    return mg_err_set(err, -EINVAL, "name: a tablet needs a name (up to 100 "
+                      "bytes)");
+  if (random_b64url(TOKEN_LEN, token) || random_b64url(9, id) ||
+      token_hash(token, th))
+    return mg_err_set(err, -EIO, "no random bytes");
+  iso_time(now, created);
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO tablets (id, token_hash, counter, name, "
+                         "created_by, created_at) VALUES (?,?,?,?,?,?)",
+                         -1, &s, NULL) == SQLITE_OK) {
+    const char *v[] = {id, th, counter, name, by, created};
+    for (int i = 0; i < 6; i++)
+      sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_DONE)
+      rc = 0;
+  }
+  sqlite3_finalize(s);
+  if (rc)
+    return mg_err_set(err, rc, "the tablet could not be stored: %s",
+                      sqlite3_errmsg(db));
+  mg_log_notice("auth", "tablet %s registered to counter %s by %s", id,
+                counter, by);
+  return 0;
+}
+
+int mg_auth_tablet_counter(struct mg_store *st, const char *token,
+                           char counter[72]) {
+  sqlite3 *db = mg_store_db(st);
+  sqlite3_stmt *s = NULL;
+  char th[65];
+  int rc = -ENOENT;
+  if (token_hash(token, th))
+    return -EIO;
+  if (sqlite3_prepare_v2(db, "SELECT counter FROM tablets WHERE token_hash = ?",
+                         -1, &s, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    snprintf(counter, 72, "%s", (const char *)sqlite3_column_text(s, 0));
+    rc = 0;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int mg__auth_cookie_value(const char *cookie, const char *name, char *out,
+                          size_t len) {
+  size_t nl = strlen(name);
+  for (const char *p = cookie; p && *p;) {
+    while (*p == ' ' || *p == ';')
+      p++;
+    const char *end = strchr(p, ';');
+    size_t l = end ? (size_t)(end - p) : strlen(p);
+    if (l > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+      if (l - nl - 1 >= len)
+        return -1;
+      memcpy(out, p + nl + 1, l - nl - 1);
+      out[l - nl - 1] = 0;
+      return 0;
+    }
+    p = end;
+  }
+  return -1;
 }

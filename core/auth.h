@@ -77,6 +77,13 @@ int mg_auth_user_add_hashed(struct mg_store *st, const char *id,
                             const char *valid_until, time_t now,
                             struct mg_err *err);
 int mg_auth_user_del(struct mg_store *st, const char *id);
+/* Seed users from a CSV file (id,name,role,password_hash[,valid_from,
+ * valid_until]; hashes from mg_auth_hash_password): users the box does not
+ * have yet are added, others left alone.  Returns how many were added, or a
+ * negative errno with err naming FILE:LINE and the rule (nothing after the
+ * bad row is added).  A file writable by group or others is refused. */
+int mg_auth_seed_file(struct mg_store *st, const char *path, time_t now,
+                      struct mg_err *err);
 int mg_auth_user_unlock(struct mg_store *st, const char *id);
 /* One object {"id","name","role","valid_from","valid_until","failed",
  * "locked_until","created_at"} (never the hash); -ENOENT when absent. */
@@ -113,6 +120,19 @@ int mg_auth_csrf_ok(const struct mg_auth_session *s, const char *presented);
  * 403 csrf_failed, 403 forbidden) and -1 is returned. */
 int mg__auth_require(struct mg_store *st, struct mg_http_txn *t, int role_min,
                      int need_csrf, struct mg_auth_session *out);
+/* Tablets (C1, U1): an administrator registers a tablet to a counter; the
+ * tablet keeps a long-lived random token (cookie mg_tablet, only its
+ * SHA-256 stored) and staff logging in on it are bound to that counter.
+ * token gets 43 base64url characters, id 12. */
+int mg_auth_tablet_add(struct mg_store *st, const char *counter,
+                       const char *name, const char *by, time_t now,
+                       char token[64], char id[24], struct mg_err *err);
+/* The counter of a tablet token: 0, or -ENOENT. */
+int mg_auth_tablet_counter(struct mg_store *st, const char *token,
+                           char counter[72]);
+/* A cookie's value out of a Cookie header; 0 when found. */
+int mg__auth_cookie_value(const char *cookie, const char *name, char *out,
+                          size_t len);
 /* The mg_session cookie's value out of a Cookie header; 0 when found. */
 int mg__auth_cookie_token(const char *cookie, char *out, size_t len);
 

@@ -22,6 +22,7 @@ static const char *check_listen(const void *stored);
 static const char *check_abs_path(const void *stored);
 static const char *check_abs_path_or_empty(const void *stored);
 static const char *check_fingerprint(const void *stored);
+static const char *check_time_of_day(const void *stored);
 
 static const struct mg_config_item daemon_items[] = {
     {MG_CFG_STR, "state_dir", "/var/lib/madoguchi", CFG_OFF(state_dir), 0, 0, 0,
@@ -105,6 +106,36 @@ static const struct mg_config_item pack_items[] = {
      NULL, "Earlier releases kept for `madoctl pack rollback`."},
     {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
 
+static const struct mg_config_item auth_items[] = {
+    {MG_CFG_STR, "users_file", "", CFG_OFF(auth_users_file), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "Seed staff accounts (docs/operations.md \"Staff accounts\"): users "
+     "in it that the box does not have yet are added at start; existing "
+     "ones are left as they are."},
+    {MG_CFG_BOOL, "require_tablet", "yes", CFG_OFF(auth_require_tablet), 0,
+     0, 0, NULL, NULL,
+     "Staff log in only on a tablet registered to a counter (an "
+     "administrator registers it); `no` lets the login name the counter."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+static const struct mg_config_item visits_items[] = {
+    {MG_CFG_DURATION, "retention", "7d", CFG_OFF(visit_retention), 0, 0,
+     3650LL * 86400 * 1000, NULL, NULL,
+     "How long a closed case's personal data is kept before it is purged "
+     "from the box (D1)."},
+    {MG_CFG_STR, "close_at", "18:00", CFG_OFF(visit_close_at), 0, 0, 0, NULL,
+     check_time_of_day,
+     "Close of business (HH:MM, local time): cases still open are closed "
+     "then; empty: only on demand."},
+    {MG_CFG_INT, "search_days", "7", CFG_OFF(visit_search_days), 0, 1, 366,
+     NULL, NULL, "Cases of this many recent days are found by name, birth "
+     "date or number."},
+    {MG_CFG_DURATION, "unmask_for", "30m", CFG_OFF(visit_unmask_for), 0, 60000,
+     86400000, NULL, NULL,
+     "How long a supervisor's unmasking of a support-measure case lasts at "
+     "that counter (C2)."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
 /* Keys the host reads in every device section; the rest go to the plugin. */
 static const struct mg_config_item device_items[] = {
     {MG_CFG_STR, "plugin", NULL, DEV_OFF(plugin), MG_CFG_REQUIRED, 0, 0, NULL,
@@ -128,6 +159,8 @@ static const struct section_def plain_sections[] = {
     {"http", http_items, "The HTTPS and WebSocket listener for the tablets."},
     {"tls", tls_items, "TLS material of the listener."},
     {"pack", pack_items, "Where the procedure pack comes from."},
+    {"auth", auth_items, "Staff accounts and counter tablets."},
+    {"visits", visits_items, "Cases: closing, retention, search and masking."},
 };
 
 /* Section types that declare a device; the kind must match the plugin's. */
@@ -164,6 +197,15 @@ static const char *check_abs_path_or_empty(const void *stored) {
   const char *s = *(char *const *)stored;
   if (s && s[0] && s[0] != '/')
     return "must be an absolute path";
+  return NULL;
+}
+
+static const char *check_time_of_day(const void *stored) {
+  const char *s = *(char *const *)stored;
+  if (s && s[0] &&
+      !(strlen(s) == 5 && s[2] == ':' && strspn(s, "0123456789:") == 5 &&
+        atoi(s) < 24 && atoi(s + 3) < 60))
+    return "must be a time of day HH:MM (24-hour), or empty";
   return NULL;
 }
 
@@ -250,9 +292,9 @@ static int parse_scaled(const char *s, const char *const *names,
 }
 
 static int parse_duration(const char *s, int64_t *ms) {
-  static const char *const names[] = {"", "ms", "s", "m", "h"};
-  static const int64_t mult[] = {1, 1, 1000, 60000, 3600000};
-  return parse_scaled(s, names, mult, 5, ms);
+  static const char *const names[] = {"", "ms", "s", "m", "h", "d"};
+  static const int64_t mult[] = {1, 1, 1000, 60000, 3600000, 86400000};
+  return parse_scaled(s, names, mult, 6, ms);
 }
 
 static int parse_size(const char *s, int64_t *bytes) {
@@ -353,7 +395,7 @@ const char *mg_config_set(const struct mg_config_item *it, void *base,
     break;
   case MG_CFG_DURATION:
     if (parse_duration(value, &v))
-      return "must be a duration such as 250ms, 30s, 5m or 2h";
+      return "must be a duration such as 250ms, 30s, 5m, 2h or 7d";
     if ((why = range_check(it, v)))
       return why;
     *(int64_t *)field = v;

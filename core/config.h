@@ -76,6 +76,14 @@ struct mg_config {
   char *pack_ca_file;     /* extra CAs for https:// */
   int64_t pack_interval;  /* ms between pulls; 0 = only on demand */
   int64_t pack_keep;      /* releases kept for rollback */
+  /* [auth] */
+  char *auth_users_file;  /* seed users; "" = none */
+  int auth_require_tablet;
+  /* [visits] */
+  int64_t visit_retention;  /* ms after closing until the purge */
+  char *visit_close_at;     /* "HH:MM" or "" */
+  int64_t visit_search_days;
+  int64_t visit_unmask_for; /* ms */
 
   struct mg_config_device *devices;
   size_t n_devices;

@@ -24,11 +24,13 @@
 
 #include <openssl/crypto.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tls.h"
 #include "version.h"
+#include "visit.h"
 
 /* mkdir -p with a mode for the directories we create. */
 static int mkdirs(const char *path, mode_t mode) {
@@ -240,6 +242,55 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                    const struct mg_json *args, struct mg_jw *w,
                    struct mg_err *err) {
   struct mg_daemon *d = ud;
+  if (strcmp(cmd, "audit-verify") == 0) {
+    struct mg_err e = {{0}};
+    int64_t rows = 0;
+    int rc = mg_audit_verify(d->store, &rows, &e);
+    if (rc)
+      return mg_err_set(err, rc, "%s",
+                        e.msg[0] ? e.msg : "database failure; see the log");
+    mg_jw_obj(w);
+    mg_jw_kbool(w, "ok", 1);
+    mg_jw_kint(w, "rows", rows);
+    mg_jw_obj_end(w);
+    return 0;
+  }
+  if (strcmp(cmd, "audit-log") == 0) {
+    /* [limit] or [limit, object]; the limit as a string (madoctl sends
+     * strings) or a number.  Capped so that one answer stays small. */
+    size_t n = args && args->type == MG_JSON_ARRAY ? args->u.arr.n : 0;
+    const struct mg_json *a0 = n == 1 || n == 2 ? args->u.arr.items[0] : NULL;
+    const struct mg_json *a1 = n == 2 ? args->u.arr.items[1] : NULL;
+    long long limit = -1;
+    if (a0 && a0->type == MG_JSON_NUMBER && a0->u.num.is_int) {
+      limit = a0->u.num.i;
+    } else if (a0 && a0->type == MG_JSON_STRING) {
+      char *end = NULL;
+      errno = 0;
+      limit = strtoll(a0->u.str.s, &end, 10);
+      if (end == a0->u.str.s || *end || errno)
+        limit = -1;
+    }
+    if (limit < 1 || limit > 10000 || (a1 && a1->type != MG_JSON_STRING))
+      return mg_err_set(err, -EINVAL,
+                        "audit-log takes a limit (1-10000) and optionally an object");
+    mg_jw_obj(w);
+    mg_jw_key(w, "entries");
+    if (mg_audit_list_json(d->store, a1 ? a1->u.str.s : NULL, (int)limit, w))
+      return mg_err_set(err, -EIO, "database failure; see the log");
+    mg_jw_obj_end(w);
+    return 0;
+  }
+  if (strcmp(cmd, "visits-housekeeping") == 0) {
+    size_t closed = 0, purged = 0;
+    if (mg_visits_housekeeping(d->visits, time(NULL), &closed, &purged))
+      return mg_err_set(err, -EIO, "housekeeping failed; see the log");
+    mg_jw_obj(w);
+    mg_jw_kint(w, "closed", (int64_t)closed);
+    mg_jw_kint(w, "purged", (int64_t)purged);
+    mg_jw_obj_end(w);
+    return 0;
+  }
   if (strcmp(cmd, "print-test") == 0) {
     const char *id = one_arg(args);
     if (!id)
@@ -385,6 +436,10 @@ static void close_ours(void *ud) {
     uv_close((uv_handle_t *)&d->watchdog, close_cb_noop);
     d->watchdog_on = 0;
   }
+  if (d->housekeeping_on) {
+    uv_close((uv_handle_t *)&d->housekeeping, close_cb_noop);
+    d->housekeeping_on = 0;
+  }
 }
 
 static void begin_stop(struct mg_daemon *d, const char *why) {
@@ -404,6 +459,11 @@ static void on_signal(uv_signal_t *s, int signum) {
     begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+static void on_housekeeping(uv_timer_t *t) {
+  struct mg_daemon *d = t->data;
+  mg_visits_housekeeping(d->visits, time(NULL), NULL, NULL);
+}
+
 static void on_watchdog(uv_timer_t *t) {
   (void)t;
   mg_sd_notify("WATCHDOG=1");
@@ -415,7 +475,7 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
                   uint64_t start_ns) {
   struct mg_daemon dd, *d = &dd;
   struct mg_err err = {{0}};
-  char db[4096], sock[4096], host[256];
+  char db[4096], sock[4096], host[256], path[4096];
   int port, rc, exit_code = 1, loop_ok = 0;
 
   memset(d, 0, sizeof(*d));
@@ -447,6 +507,22 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     mg_log_err("daemon", "%s", err.msg);
     goto out;
   }
+  snprintf(path, sizeof(path), "%s/keys/data.key", cfg->state_dir);
+  if (mg_key_load(path, &d->data_key, &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  /* slips waiting for a printer plugin to read them */
+  snprintf(path, sizeof(path), "%s/spool", cfg->state_dir);
+  if ((rc = mkdirs(path, 0700))) {
+    mg_log_err("daemon", "cannot create %s: %s", path, strerror(-rc));
+    goto out;
+  }
+  if (*cfg->auth_users_file &&
+      mg_auth_seed_file(d->store, cfg->auth_users_file, time(NULL), &err) < 0) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
   d->box_id = mg_store_meta_get(d->store, "box_id");
   if (mg_store_run_begin(d->store, MG_VERSION, &d->run_id, &d->prev_clean) == 0 &&
       !d->prev_clean)
@@ -463,12 +539,19 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     mg_log_err("daemon", "%s", err.msg);
     goto out;
   }
-  if (mg__api_register(d))
+  if (mg__api_register(d) || mg__visit_api_register(d))
     goto out;
   if (mg_pack_service_start(&d->loop, cfg, on_box_event, d, &d->packs, &err)) {
     mg_log_err("daemon", "%s", err.msg);
     goto out;
   }
+  if (mg_visits_create(d->store, &d->data_key, d->packs, cfg, &d->visits))
+    goto out;
+  mg_visits_housekeeping(d->visits, time(NULL), NULL, NULL);
+  uv_timer_init(&d->loop, &d->housekeeping);
+  d->housekeeping.data = d;
+  uv_timer_start(&d->housekeeping, on_housekeeping, 60000, 60000);
+  d->housekeeping_on = 1;
   snprintf(sock, sizeof(sock), "%s/ctl.sock", cfg->runtime_dir);
   if (mg_ctl_start(&d->loop, sock, cfg->ctl_group, mg__daemon_ctl, d, &d->ctl,
                    &err)) {
@@ -525,9 +608,11 @@ out:
       mg_log_warn("daemon", "event loop still had open handles at exit");
   }
   mg_http_free(d->http);
+  mg_visits_free(d->visits);
   mg_pack_service_free(d->packs);
   mg_plugin_host_destroy(d->plugins);
   mg_store_close(d->store);
+  mg_key_wipe(&d->data_key);
   free(d->box_id);
   free(d->config_path);
   mg_config_free(cfg);

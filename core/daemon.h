@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "ctl.h"
 #include "http.h"
 #include "pack_service.h"
@@ -26,6 +27,10 @@ struct mg_daemon {
   struct mg_http *http;
   struct mg_ctl *ctl;
   struct mg_pack_service *packs;
+  struct mg_visits *visits;
+  struct mg_key data_key;      /* residents' data at rest (crypto.h) */
+  uv_timer_t housekeeping;     /* closes and purges cases (visit.h) */
+  int housekeeping_on;
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog;
   int watchdog_on;
@@ -46,8 +51,9 @@ struct mg_daemon {
 int mg_daemon_run(struct mg_config *cfg, const char *config_path,
                   uint64_t start_ns);
 
-/* API routes (api.c). */
+/* API routes (api.c, visit_api.c). */
 int mg__api_register(struct mg_daemon *d);
+int mg__visit_api_register(struct mg_daemon *d);
 /* Control commands (daemon.c), for tests. */
 int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                    const struct mg_json *args, struct mg_jw *w,

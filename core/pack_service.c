@@ -244,6 +244,39 @@ struct mg_pack_use *mg_pack_service_acquire(struct mg_pack_service *s) {
   return s->current;
 }
 
+struct mg_pack_use *mg_pack_service_acquire_commit(struct mg_pack_service *s,
+                                                   const char *commit) {
+  char tree[4096];
+  struct mg_pack_report rep;
+  struct mg_pack *model = NULL;
+  struct mg_pack_use *u;
+  if (!s || strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40)
+    return NULL;
+  for (u = s->uses; u; u = u->next)
+    if (strcmp(u->commit, commit) == 0) {
+      u->refs++;
+      return u;
+    }
+  /* An older release a case started with before a restart: load it once
+   * (blocking, tens of ms) while its folder is still kept. */
+  if (snprintf(tree, sizeof(tree), "%s/releases/%s", s->dir, commit) >=
+      (int)sizeof(tree))
+    return NULL;
+  mg_pack_report_init(&rep);
+  int rc = mg_pack_load(tree, &model, &rep);
+  mg_pack_report_free(&rep);
+  if (rc != 0 || !(u = calloc(1, sizeof(*u)))) {
+    mg_pack_free(model);
+    return NULL;
+  }
+  snprintf(u->commit, sizeof(u->commit), "%s", commit);
+  u->model = model;
+  u->refs = 1;
+  u->next = s->uses;
+  s->uses = u;
+  return u;
+}
+
 void mg_pack_service_release(struct mg_pack_service *s, struct mg_pack_use *u) {
   if (s && u)
     use_unref(s, u);

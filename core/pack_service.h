@@ -37,6 +37,10 @@ struct mg_pack;
 struct mg_pack_use;
 /* NULL when no pack is active (or the active one could not be loaded). */
 struct mg_pack_use *mg_pack_service_acquire(struct mg_pack_service *s);
+/* The release of a given commit: the loaded one, or an older release still
+ * kept on disk (loaded now); NULL when neither. */
+struct mg_pack_use *mg_pack_service_acquire_commit(struct mg_pack_service *s,
+                                                   const char *commit);
 void mg_pack_service_release(struct mg_pack_service *s, struct mg_pack_use *u);
 const struct mg_pack *mg_pack_use_model(const struct mg_pack_use *u);
 const char *mg_pack_use_commit(const struct mg_pack_use *u);

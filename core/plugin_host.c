@@ -1050,6 +1050,24 @@ static const char *describe(const struct mg_instance *inst, char *buf,
   return buf;
 }
 
+const char *mg_plugin_host_device_for(const struct mg_plugin_host *h,
+                                      const char *type, const char *counter) {
+  const char *any = NULL;
+  for (size_t i = 0; h && i < h->n_insts; i++) {
+    const struct mg_instance *inst = h->insts[i];
+    if (strcmp(inst->type, type) != 0)
+      continue;
+    if (!inst->counters || !inst->counters[0]) {
+      any = any ? any : inst->id;
+      continue;
+    }
+    for (char **c = inst->counters; *c; c++)
+      if (strcmp(*c, counter) == 0)
+        return inst->id;
+  }
+  return any;
+}
+
 void mg_plugin_host_devices_json(const struct mg_plugin_host *h,
                                  struct mg_jw *w) {
   mg_jw_arr(w);

@@ -76,4 +76,9 @@ void mg_plugin_host_devices_json(const struct mg_plugin_host *h,
 
 const char *mg_plugin_kind_name(int kind); /* "card-reader", ... */
 
+/* The device of section type `type` ("printer") bound to `counter`, else
+ * one bound to no counter (serving all); NULL when none.  Borrowed id. */
+const char *mg_plugin_host_device_for(const struct mg_plugin_host *h,
+                                      const char *type, const char *counter);
+
 #endif

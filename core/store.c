@@ -376,7 +376,8 @@ static int store_setup(sqlite3 *db, const char *path, struct mg_err *err) {
     goto cleanup;
   }
   /* FULL: a committed transaction survives a crash or power cut. */
-  rc = sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL,
+  rc = sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                    "PRAGMA secure_delete=ON", NULL,
                     NULL, NULL);
   if (rc == SQLITE_OK)
     rc = store_query_int(db, "PRAGMA synchronous", &sync);

@@ -6,6 +6,8 @@ conf=$(write_config auth <<CONF
 plugin_dir = $MG_PLUGINS
 [http]
 listen = 127.0.0.1:0
+[auth]
+require_tablet = no
 CONF
 )
 start_daemon "$conf" "$T/auth/run" || { summary; exit 1; }

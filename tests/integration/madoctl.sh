@@ -55,6 +55,16 @@ if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
   check "another user cannot use the socket" bash -c "[ $st -ne 0 ]"
 fi
 
+# The audit log: the daemon writes no rows yet, so a fresh one is empty.
+check "audit verify: intact with 0 rows" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' audit verify | grep -qx 'audit log intact: 0 rows'"
+check "audit verify --json" json_ok "$(ctl audit verify --json)" '.ok == true and .rows == 0'
+check "audit log --json: no entries" json_ok "$(ctl audit log --json)" '.entries == []'
+check "audit log --object --limit --json: no entries" json_ok "$(ctl audit log --object visit:x --limit 5 --json)" '.entries == []'
+check "audit log (human)" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' audit log | grep -qx 'no audit records'"
+out=$(ctl audit log --limit 0 2>&1); st=$?
+check "audit log --limit 0 is refused with one line" fails_with $st "$out" "--limit"
+check "madoctl --help lists audit" bash -c "'$MG_BIN/madoctl' --help | grep -q 'audit verify'"
+
 check "SIGTERM: exit 0" stop_daemon TERM
 out=$(ctl status 2>&1); st=$?
 check "a dead daemon: non-zero and a one-line reason" fails_with $st "$out" 'cannot reach madoguchid' 

@@ -175,7 +175,9 @@ static void test_bad_values(void **state) {
   parse_bad("[http]\nmax_body = 10\n", "`max_body` in [http] must be between 1024 and");
   parse_bad("[http]\nrequest_timeout = -5s\n", "must be a duration");
   parse_bad("[http]\nrequest_timeout = 5 s\n", "must be a duration");
-  parse_bad("[http]\nidle_timeout = 2d\n", "must be a duration");
+  parse_bad("[http]\nidle_timeout = 2w\n", "must be a duration");
+  parse_bad("[visits]\nclose_at = 25:00\n", "HH:MM");
+  parse_bad("[visits]\nretention = 3651d\n", "between");
   parse_bad("[http]\nmax_connections = many\n", "must be a whole number");
   parse_bad("[http]\nmax_connections = 99999999999999999999\n", "must be a whole number");
   parse_bad("[http]\nmax_connections = 0\n", "must be between 1 and 65536");

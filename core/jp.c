@@ -1,0 +1,342 @@
+/*
+ * jp.c — dates, legal age, school grades, kana search keys and the Luhn
+ * check digit (jp.h).
+ */
+#include "jp.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------------- */
+/* Dates                                                                   */
+
+static int is_leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int month_days(int y, int m) {
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil): exact for any year, no table, no time_t. */
+static long days_from_civil(int y, int m, int d) {
+  long yy = (long)y - (m <= 2);
+  long era = (yy >= 0 ? yy : yy - 399) / 400;
+  long yoe = yy - era * 400;
+  long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(long z, struct mg_date *out) {
+  z += 719468;
+  long era = (z >= 0 ? z : z - 146096) / 146097;
+  long doe = z - era * 146097;
+  long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long mp = (5 * doy + 2) / 153;
+  int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  out->y = (int)(yoe + era * 400 + (m <= 2));
+  out->m = m;
+  out->d = d;
+}
+
+static int two_digits(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
+
+int mg_date_parse(const char *s, struct mg_date *out) {
+  int rc = -EINVAL;
+  if (!s || !out || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    goto out;
+  /* isdigit() would accept locale digits on some libcs; be exact */
+  for (int i = 0; i < 10; i++)
+    if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+      goto out;
+  int y = two_digits(s) * 100 + two_digits(s + 2);
+  int m = two_digits(s + 5);
+  int d = two_digits(s + 8);
+  /* 1868: the first year of Meiji, where the solar calendar's dates begin
+   * to mean something in Japanese registers */
+  if (y < 1868 || m < 1 || m > 12 || d < 1 || d > month_days(y, m))
+    goto out;
+  out->y = y;
+  out->m = m;
+  out->d = d;
+  rc = 0;
+out:
+  return rc;
+}
+
+void mg_date_format(const struct mg_date *d, char *buf, size_t len) {
+  if (!buf || len == 0)
+    return;
+  snprintf(buf, len, "%04d-%02d-%02d", d->y, d->m, d->d);
+}
+
+int mg_date_cmp(const struct mg_date *a, const struct mg_date *b) {
+  if (a->y != b->y)
+    return a->y < b->y ? -1 : 1;
+  if (a->m != b->m)
+    return a->m < b->m ? -1 : 1;
+  if (a->d != b->d)
+    return a->d < b->d ? -1 : 1;
+  return 0;
+}
+
+void mg_date_today(struct mg_date *out) {
+  time_t now = time(NULL);
+  struct tm tm;
+  /* localtime_r, not localtime: callers run on the loop and on workers */
+  if (!localtime_r(&now, &tm)) {
+    out->y = 1970;
+    out->m = 1;
+    out->d = 1;
+    return;
+  }
+  out->y = tm.tm_year + 1900;
+  out->m = tm.tm_mon + 1;
+  out->d = tm.tm_mday;
+}
+
+void mg_date_add_days(struct mg_date *d, int days) {
+  civil_from_days(days_from_civil(d->y, d->m, d->d) + days, d);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Age and school grade                                                    */
+
+int mg_age_legal(const struct mg_date *birth, const struct mg_date *on) {
+  if (mg_date_cmp(on, birth) < 0)
+    return -1;
+  /* A year is reached at the end of the day before the birthday, so on
+   * `on` the person is as old as an ordinary birthday count says on the
+   * day after.  This also settles 2/29: the day after 2/28 of a common
+   * year is 3/1, which is past (2, 29). */
+  struct mg_date next = *on;
+  mg_date_add_days(&next, 1);
+  int age = next.y - birth->y;
+  if (next.m < birth->m || (next.m == birth->m && next.d < birth->d))
+    age--;
+  return age;
+}
+
+int mg_school_grade(const struct mg_date *birth, const struct mg_date *on) {
+  /* Born up to 4/1: six years old by the end of 3/31, so school starts
+   * the April of the sixth year; born from 4/2: a year later. */
+  int entry = birth->y + ((birth->m < 4 || (birth->m == 4 && birth->d <= 1)) ? 6 : 7);
+  /* the school year (年度) runs from 4/1 to 3/31 */
+  int fiscal = on->m >= 4 ? on->y : on->y - 1;
+  return fiscal - entry + 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kana search keys                                                        */
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+ * Returns the byte count, or 0 when `s` does not start a valid sequence. */
+static int utf8_decode(const unsigned char *s, uint32_t *cp) {
+  uint32_t c = s[0];
+  int n;
+  uint32_t min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    c &= 0x1F;
+    min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    c &= 0x0F;
+    min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    c &= 0x07;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  for (int i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80) /* the NUL terminator stops here too */
+      return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+    return 0;
+  *cp = c;
+  return n;
+}
+
+static size_t utf8_encode(uint32_t c, char out[4]) {
+  if (c < 0x80) {
+    out[0] = (char)c;
+    return 1;
+  }
+  if (c < 0x800) {
+    out[0] = (char)(0xC0 | (c >> 6));
+    out[1] = (char)(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = (char)(0xE0 | (c >> 12));
+    out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (c >> 18));
+  out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (c & 0x3F));
+  return 4;
+}
+
+/* Half-width katakana U+FF66..U+FF9D as the low byte of U+30xx. */
+static const unsigned char HALF_KANA[] = {
+    0xF2, 0xA1, 0xA3, 0xA5, 0xA7, 0xA9, 0xE3, 0xE5, 0xE7, 0xC3, /* ｦｧｨｩｪｫｬｭｮｯ */
+    0xFC, 0xA2, 0xA4, 0xA6, 0xA8, 0xAA, 0xAB, 0xAD, 0xAF, 0xB1, /* ｰｱｲｳｴｵｶｷｸｹ */
+    0xB3, 0xB5, 0xB7, 0xB9, 0xBB, 0xBD, 0xBF, 0xC1, 0xC4, 0xC6, /* ｺｻｼｽｾｿﾀﾁﾂﾃ */
+    0xC8, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF, 0xD2, 0xD5, 0xD8, /* ﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍ */
+    0xDB, 0xDE, 0xDF, 0xE0, 0xE1, 0xE2, 0xE4, 0xE6, 0xE8, 0xE9, /* ﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗ */
+    0xEA, 0xEB, 0xEC, 0xED, 0xEF, 0xF3,                         /* ﾘﾙﾚﾛﾜﾝ */
+};
+
+enum { MARK_NONE, MARK_VOICED, MARK_SEMI };
+
+/* Which voicing mark `c` is: half-width (ﾞﾟ), combining (U+3099/309A) or
+ * spacing (゛゜); all of them join the kana before them. */
+static int voicing_mark(uint32_t c) {
+  if (c == 0xFF9E || c == 0x3099 || c == 0x309B)
+    return MARK_VOICED;
+  if (c == 0xFF9F || c == 0x309A || c == 0x309C)
+    return MARK_SEMI;
+  return MARK_NONE;
+}
+
+/* The full-width katakana `base` with the mark, or 0 when it takes none. */
+static uint32_t voice(uint32_t base, int mark) {
+  /* ハヒフヘホ take both marks: +1 voiced, +2 semi-voiced */
+  if (base >= 0x30CF && base <= 0x30DB && (base - 0x30CF) % 3 == 0)
+    return base + (mark == MARK_SEMI ? 2 : 1);
+  if (mark != MARK_VOICED)
+    return 0;
+  /* カ..チ: every other code point; ツテト: after the small ッ */
+  if ((base >= 0x30AB && base <= 0x30C1 && (base - 0x30AB) % 2 == 0) ||
+      base == 0x30C4 || base == 0x30C6 || base == 0x30C8)
+    return base + 1;
+  switch (base) {
+  case 0x30A6: return 0x30F4; /* ウ → ヴ */
+  case 0x30EF: return 0x30F7; /* ワ → ヷ */
+  case 0x30F0: return 0x30F8; /* ヰ → ヸ */
+  case 0x30F1: return 0x30F9; /* ヱ → ヹ */
+  case 0x30F2: return 0x30FA; /* ヲ → ヺ */
+  case 0x30FD: return 0x30FE; /* ヽ → ヾ */
+  default: return 0;
+  }
+}
+
+/* One input code point as it stands in a key; 0 when it is dropped. */
+static uint32_t key_char(uint32_t c) {
+  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+      c == '\f' || c == 0x3000 || c == 0x30FB || c == 0xFF65)
+    return 0;
+  if (c >= 'A' && c <= 'Z')
+    return c + ('a' - 'A');
+  if (c >= 0xFF01 && c <= 0xFF5E) { /* full-width ASCII */
+    c -= 0xFF01 - 0x21;
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+  }
+  /* hiragana ぁ..ゖ (ゔ included) and the marks ゝゞ: katakana is 0x60 up */
+  if ((c >= 0x3041 && c <= 0x3096) || c == 0x309D || c == 0x309E)
+    return c + 0x60;
+  if (c >= 0xFF66 && c <= 0xFF9D)
+    return 0x3000 | HALF_KANA[c - 0xFF66];
+  switch (c) {
+  case 0xFF61: return 0x3002; /* ｡ */
+  case 0xFF62: return 0x300C; /* ｢ */
+  case 0xFF63: return 0x300D; /* ｣ */
+  case 0xFF64: return 0x3001; /* ､ */
+  case 0xFF9E: case 0x3099: return 0x309B; /* a mark left alone: ゛ */
+  case 0xFF9F: case 0x309A: return 0x309C; /* ゜ */
+  default: return c;
+  }
+}
+
+int mg_kana_key(const char *in, char *buf, size_t len) {
+  const unsigned char *p = (const unsigned char *)in;
+  size_t used = 0;
+  uint32_t pending = 0; /* the last kept character, held back for a mark */
+  int rc = -1;
+  if (!buf || len == 0)
+    goto out;
+  buf[0] = '\0';
+  if (!in)
+    goto out;
+  for (;;) {
+    uint32_t c = 0;
+    int n = *p ? utf8_decode(p, &c) : 1;
+    if (n == 0)
+      goto out;
+    int mark = *p ? voicing_mark(c) : MARK_NONE;
+    uint32_t joined = mark && pending ? voice(pending, mark) : 0;
+    if (joined) {
+      pending = joined;
+    } else {
+      if (pending) {
+        char enc[4];
+        size_t k = utf8_encode(pending, enc);
+        if (len - used <= k) /* keep a byte for the NUL */
+          goto out;
+        memcpy(buf + used, enc, k);
+        used += k;
+      }
+      if (!*p)
+        break;
+      pending = key_char(c);
+    }
+    p += n;
+  }
+  buf[used] = '\0';
+  rc = (int)used;
+out:
+  if (rc < 0 && buf && len > 0)
+    buf[0] = '\0';
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Luhn                                                                    */
+
+char mg_luhn_digit(const char *digits, size_t n) {
+  int sum = 0;
+  if (n > 0 && !digits)
+    return '\0';
+  /* the check digit goes on the right, so the rightmost digit here is
+   * the first one doubled */
+  for (size_t i = 0; i < n; i++) {
+    char ch = digits[n - 1 - i];
+    if (ch < '0' || ch > '9')
+      return '\0';
+    int v = ch - '0';
+    if (i % 2 == 0) {
+      v *= 2;
+      if (v > 9)
+        v -= 9;
+    }
+    sum += v;
+  }
+  return (char)('0' + (10 - sum % 10) % 10);
+}
+
+int mg_luhn_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < 2 || s[n - 1] < '0' || s[n - 1] > '9')
+    return 0;
+  char want = mg_luhn_digit(s, n - 1);
+  return want != '\0' && want == s[n - 1];
+}

@@ -1,0 +1,781 @@
+/*
+ * visit_api.c — the cases API (docs/api.md "Cases"): /api/v1/life-events
+ * and /api/v1/visits/...  Every endpoint needs a staff session; every
+ * change also the CSRF token.  Handlers parse and check the request, call
+ * visit.c, and answer with the whole case so a tablet never has to merge
+ * state.  Slips are rendered on a worker thread (slip.h).
+ *
+ * Personal data travels only in request and response bodies, never in
+ * URLs (search is a POST) and never in logs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "daemon.h"
+#include "log.h"
+#include "slip.h"
+#include "visit.h"
+
+/* The session behind a request, as an actor. */
+struct who {
+  struct mg_auth_session s;
+  struct mg_visit_actor a;
+};
+
+static int require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
+                   struct who *w) {
+  if (mg__auth_require(d->store, t, MG_ROLE_STAFF, csrf, &w->s))
+    return -1;
+  w->a.user = w->s.user_id;
+  w->a.counter = w->s.counter;
+  w->a.role = mg_auth_role_parse(w->s.role);
+  return 0;
+}
+
+static void reply_err(struct mg_http_txn *t, int rc, const struct mg_err *e) {
+  switch (rc) {
+  case -ENOENT: mg_http_reply_error(t, 404, "not_found", e->msg); break;
+  case -EINVAL: mg_http_reply_error(t, 400, "invalid", e->msg); break;
+  case -ESTALE: mg_http_reply_error(t, 409, "case_closed", e->msg); break;
+  case -EPERM: mg_http_reply_error(t, 403, "forbidden", e->msg); break;
+  case -ENODATA: mg_http_reply_error(t, 503, "no_pack", e->msg); break;
+  default: mg_http_reply_error(t, 500, "internal", e->msg); break;
+  }
+}
+
+static void reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
+  if (b->oom)
+    mg_http_reply_error(t, 500, "internal", "out of memory");
+  else
+    mg_http_reply_json(t, status, b->data);
+  if (b->data)
+    OPENSSL_cleanse(b->data, b->len);
+  mg_buf_free(b);
+}
+
+/* Answer with the whole case (loaded again after a change). */
+static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
+                        const struct who *w, const char *id, int status,
+                        const char *token) {
+  struct mg_visit *v = NULL;
+  struct mg_err e = {{0}};
+  struct mg_buf b;
+  struct mg_jw jw;
+  int rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
+  if (rc) {
+    reply_err(t, rc, &e);
+    return;
+  }
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  if (token) { /* once, at creation: the tablet may show or print it */
+    mg_jw_obj(&jw);
+    mg_jw_kstr(&jw, "token", token);
+    mg_jw_key(&jw, "case");
+  }
+  rc = mg_visit_state_json(d->visits, v, &w->a, &jw, &e);
+  if (token)
+    mg_jw_obj_end(&jw);
+  mg_visit_free(v);
+  if (rc) {
+    mg_buf_free(&b);
+    reply_err(t, rc, &e);
+    return;
+  }
+  reply_buf(t, status, &b);
+}
+
+/* A JSON object body; answers 400 and returns NULL otherwise. */
+static struct mg_json *body_obj(struct mg_http_txn *t,
+                                const struct mg_http_req *req) {
+  struct mg_json *doc = NULL;
+  struct mg_json_error je;
+  char msg[256];
+  if (mg_json_parse(req->body, req->body_len, NULL, &doc, &je)) {
+    snprintf(msg, sizeof(msg), "the body is not JSON: %s", je.msg);
+    mg_http_reply_error(t, 400, "invalid", msg);
+    return NULL;
+  }
+  if (doc->type != MG_JSON_OBJECT) {
+    mg_json_free(doc);
+    mg_http_reply_error(t, 400, "invalid", "the body must be a JSON object");
+    return NULL;
+  }
+  return doc;
+}
+
+/* Unknown keys are refused: a typo must not silently drop a value. */
+static int only_keys(const struct mg_json *o, const char *const *keys,
+                     const char *where, struct mg_err *e) {
+  for (size_t i = 0; i < o->u.obj.n; i++) {
+    int ok = 0;
+    for (size_t k = 0; keys[k] && !ok; k++)
+      ok = strcmp(o->u.obj.members[i].key, keys[k]) == 0;
+    if (!ok)
+      return mg_err_set(e, -EINVAL, "%s: unknown key \"%.40s\"", where,
+                        o->u.obj.members[i].key);
+  }
+  return 0;
+}
+
+/* A string member, "" when absent; -EINVAL when present but not a string. */
+static int opt_str(const struct mg_json *o, const char *key, const char **out,
+                   const char *where, struct mg_err *e) {
+  const struct mg_json *v = mg_json_get(o, key);
+  *out = "";
+  if (!v || v->type == MG_JSON_NULL)
+    return 0;
+  if (v->type != MG_JSON_STRING || strlen(v->u.str.s) != v->u.str.len)
+    return mg_err_set(e, -EINVAL, "%s%s: must be a string", where, key);
+  *out = v->u.str.s;
+  return 0;
+}
+
+static int opt_bool(const struct mg_json *o, const char *key, int *out,
+                    struct mg_err *e) {
+  const struct mg_json *v = mg_json_get(o, key);
+  *out = 0;
+  if (!v)
+    return 0;
+  if (v->type != MG_JSON_TRUE && v->type != MG_JSON_FALSE)
+    return mg_err_set(e, -EINVAL, "%s: must be true or false", key);
+  *out = v->type == MG_JSON_TRUE;
+  return 0;
+}
+
+/* people: [{name, kana, birth_date, address}] (strings borrowed from doc). */
+static int parse_people(const struct mg_json *arr, struct mg_visit_person *out,
+                        size_t *n, struct mg_err *e) {
+  static const char *const keys[] = {"name", "kana", "birth_date", "address",
+                                     NULL};
+  *n = 0;
+  if (!arr)
+    return 0;
+  if (arr->type != MG_JSON_ARRAY)
+    return mg_err_set(e, -EINVAL, "people: must be an array");
+  if (arr->u.arr.n > MG_GUIDE_MAX_PEOPLE)
+    return mg_err_set(e, -EINVAL, "people: at most %d people",
+                      MG_GUIDE_MAX_PEOPLE);
+  for (size_t i = 0; i < arr->u.arr.n; i++) {
+    const struct mg_json *o = arr->u.arr.items[i];
+    char where[32];
+    const char *bd;
+    snprintf(where, sizeof(where), "people[%zu].", i);
+    memset(&out[i], 0, sizeof(out[i]));
+    if (o->type != MG_JSON_OBJECT)
+      return mg_err_set(e, -EINVAL, "people[%zu]: must be an object", i);
+    if (only_keys(o, keys, where, e) ||
+        opt_str(o, "name", (const char **)&out[i].name, where, e) ||
+        opt_str(o, "kana", (const char **)&out[i].kana, where, e) ||
+        opt_str(o, "address", (const char **)&out[i].address, where, e) ||
+        opt_str(o, "birth_date", &bd, where, e))
+      return -EINVAL;
+    if (*bd && mg_date_parse(bd, &out[i].birth))
+      return mg_err_set(e, -EINVAL, "people[%zu].birth_date: must be a date "
+                        "YYYY-MM-DD", i);
+    (*n)++;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Life events and new cases                                              */
+
+static void life_events(void *ud, struct mg_http_txn *t,
+                        const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct who w;
+  struct mg_buf b;
+  struct mg_jw jw;
+  (void)req;
+  if (require(d, t, 0, &w))
+    return;
+  struct mg_pack_use *u = mg_pack_service_acquire(d->packs);
+  const struct mg_pack *p = u ? mg_pack_use_model(u) : NULL;
+  if (!p) {
+    mg_pack_service_release(d->packs, u);
+    mg_http_reply_error(t, 503, "no_pack", "no procedure pack is active on this box");
+    return;
+  }
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  mg_jw_obj(&jw);
+  mg_jw_kstr(&jw, "pack_commit", mg_pack_use_commit(u));
+  mg_jw_key(&jw, "life_events");
+  mg_jw_arr(&jw);
+  for (size_t i = 0; i < p->n_life_events; i++) {
+    const struct mg_pack_life_event *le = &p->life_events[i];
+    if (!mg_pack_list_has(&le->counters, w.a.counter))
+      continue;
+    mg_jw_obj(&jw);
+    mg_jw_kstr(&jw, "id", le->id);
+    mg_jw_kstr(&jw, "name", le->name);
+    mg_jw_kstr(&jw, "description", le->description);
+    mg_jw_kint(&jw, "order", le->order);
+    mg_jw_obj_end(&jw);
+  }
+  mg_jw_arr_end(&jw);
+  mg_jw_obj_end(&jw);
+  mg_pack_service_release(d->packs, u);
+  reply_buf(t, 200, &b);
+}
+
+static void visit_create(void *ud, struct mg_http_txn *t,
+                         const struct mg_http_req *req) {
+  static const char *const keys[] = {"life_event", "filing_date", "people",
+                                     "has_mynumber_card", "foreign_resident",
+                                     NULL};
+  struct mg_daemon *d = ud;
+  struct who w;
+  struct mg_err e = {{0}};
+  struct mg_json *doc = NULL;
+  struct mg_visit_person people[MG_GUIDE_MAX_PEOPLE];
+  struct mg_visit *v = NULL;
+  struct mg_date filing, *fp = NULL;
+  const char *le, *fd;
+  char token[64] = "";
+  size_t n = 0;
+  int card, foreign, rc;
+
+  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+    goto out;
+  if ((rc = only_keys(doc, keys, "body", &e)) ||
+      (rc = opt_str(doc, "life_event", &le, "", &e)) ||
+      (rc = opt_str(doc, "filing_date", &fd, "", &e)) ||
+      (rc = opt_bool(doc, "has_mynumber_card", &card, &e)) ||
+      (rc = opt_bool(doc, "foreign_resident", &foreign, &e)) ||
+      (rc = parse_people(mg_json_get(doc, "people"), people, &n, &e))) {
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  if (!*le) {
+    mg_http_reply_error(t, 400, "invalid", "life_event: required");
+    goto out;
+  }
+  if (*fd) {
+    if (mg_date_parse(fd, &filing)) {
+      mg_http_reply_error(t, 400, "invalid", "filing_date: must be a date YYYY-MM-DD");
+      goto out;
+    }
+    fp = &filing;
+  }
+  rc = mg_visit_new(d->visits, &w.a, le, fp, people, n, card, foreign, &v,
+                    token, &e);
+  if (rc) {
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  reply_state(d, t, &w, v->id, 201, token);
+out:
+  OPENSSL_cleanse(token, sizeof(token));
+  mg_visit_free(v);
+  mg_json_free(doc);
+}
+
+/* POST /api/v1/visits/resume {"token"} or {"number"}: the QR code, the
+ * barcode or the typed number at any counter (G5, C1). */
+static void visit_resume(void *ud, struct mg_http_txn *t,
+                         const struct mg_http_req *req) {
+  static const char *const keys[] = {"token", "number", NULL};
+  struct mg_daemon *d = ud;
+  struct who w;
+  struct mg_err e = {{0}};
+  struct mg_json *doc = NULL;
+  struct mg_visit *v = NULL;
+  const char *token, *number;
+  int rc;
+  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+    goto out;
+  if ((rc = only_keys(doc, keys, "body", &e)) ||
+      (rc = opt_str(doc, "token", &token, "", &e)) ||
+      (rc = opt_str(doc, "number", &number, "", &e))) {
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  if (!*token == !*number) {
+    mg_http_reply_error(t, 400, "invalid", "give either token or number");
+    goto out;
+  }
+  rc = *token ? mg_visit_by_token(d->visits, &w.a, token, &v, &e)
+              : mg_visit_by_number(d->visits, &w.a, number, &v, &e);
+  if (rc) {
+    /* failed attempts are audited: guessing shows up there */
+    mg_visits_audit(d->visits, &w.a, "visit.resume_failed", NULL,
+                    *token ? "token" : "number");
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  mg_visits_audit(d->visits, &w.a, "visit.resume", v->id,
+                  *token ? "token" : "number");
+  reply_state(d, t, &w, v->id, 200, NULL);
+out:
+  mg_visit_free(v);
+  mg_json_free(doc);
+}
+
+static void visit_search(void *ud, struct mg_http_txn *t,
+                         const struct mg_http_req *req) {
+  static const char *const keys[] = {"kana", "birth_date", "number", NULL};
+  struct mg_daemon *d = ud;
+  struct who w;
+  struct mg_err e = {{0}};
+  struct mg_json *doc = NULL;
+  struct mg_buf b;
+  struct mg_jw jw;
+  const char *kana, *bd, *number;
+  int rc;
+  mg_buf_init(&b);
+  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+    goto out;
+  if ((rc = only_keys(doc, keys, "body", &e)) ||
+      (rc = opt_str(doc, "kana", &kana, "", &e)) ||
+      (rc = opt_str(doc, "birth_date", &bd, "", &e)) ||
+      (rc = opt_str(doc, "number", &number, "", &e))) {
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  mg_jw_init(&jw, &b);
+  mg_jw_obj(&jw);
+  mg_jw_key(&jw, "cases");
+  if ((rc = mg_visit_search(d->visits, &w.a, kana, bd, number, &jw, &e))) {
+    reply_err(t, rc, &e);
+    goto out;
+  }
+  mg_jw_obj_end(&jw);
+  reply_buf(t, 200, &b);
+out:
+  mg_buf_free(&b);
+  mg_json_free(doc);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slips                                                                  */
+
+struct slip_job {
+  uv_work_t work;
+  struct mg_daemon *d;
+  struct mg_http_txn *t;
+  struct who w;
+  int print;
+  char visit_id[33], number[9];
+  /* every string the slip points to, freed at the end */
+  char **strs;
+  size_t n_strs;
+  struct mg_slip slip;
+  struct mg_slip_item *items;
+  unsigned char *pdf;
+  size_t len;
+  int rc;
+  struct mg_err err;
+  char path[4096];
+};
+
+static const char *keep(struct slip_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *keep(struct slip_job *j, const char *fmt, ...) {
+  char *s = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  void *v = n < 0 ? NULL : realloc(j->strs, (j->n_strs + 1) * sizeof(char *));
+  if (!v) {
+    free(s);
+    return "";
+  }
+  j->strs = v;
+  j->strs[j->n_strs++] = s;
+  return s;
+}
+
+static void slip_job_free(struct slip_job *j) {
+  for (size_t i = 0; i < j->n_strs; i++) {
+    OPENSSL_cleanse(j->strs[i], strlen(j->strs[i]));
+    free(j->strs[i]);
+  }
+  free(j->strs);
+  for (size_t i = 0; j->items && i < j->slip.n_items; i++)
+    free((void *)j->items[i].documents);
+  free(j->items);
+  if (j->pdf)
+    OPENSSL_cleanse(j->pdf, j->len);
+  free(j->pdf);
+  OPENSSL_cleanse(&j->w, sizeof(j->w));
+  free(j);
+}
+
+/* Everything the slip shows, copied from the case (masking applied). */
+static int slip_fill(struct slip_job *j, const struct mg_visit *v,
+                     const struct mg_pack *p, struct mg_err *e) {
+  struct mg_guide_input in;
+  struct mg_guide_state gs;
+  struct mg_date births[MG_GUIDE_MAX_PEOPLE];
+  struct mg_buf names, addr;
+  int rc = mg_visit_guide(v, p, &in, births, &gs);
+  if (rc)
+    return mg_err_set(e, rc, "the guide cannot be computed");
+  mg_buf_init(&names);
+  mg_buf_init(&addr);
+  for (size_t i = 0; i < v->n_people; i++) {
+    if (v->people[i].name[0])
+      mg_buf_printf(&names, "%s%s", names.len ? "、" : "", v->people[i].name);
+    /* C2: a masked address is left off the slip entirely */
+    if (!addr.len && v->people[i].address[0] && !mg_visit_masked(v, &j->w.a, i))
+      mg_buf_printf(&addr, "%s", v->people[i].address);
+  }
+  const char *le_name = v->life_event, *counter_name = v->counter;
+  for (size_t i = 0; i < p->n_life_events; i++)
+    if (strcmp(p->life_events[i].id, v->life_event) == 0)
+      le_name = p->life_events[i].name;
+  for (size_t i = 0; i < p->n_counters; i++)
+    if (strcmp(p->counters[i].id, j->w.a.counter) == 0)
+      counter_name = p->counters[i].name;
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  j->slip.city = keep(j, "%s", p->name);
+  j->slip.title = keep(j, "%s", le_name);
+  j->slip.number = keep(j, "%s", v->number);
+  j->slip.qr_payload = keep(j, "MG1:%s", v->token);
+  j->slip.issued_at = keep(j, "%d年%d月%d日 %02d:%02d", tm.tm_year + 1900,
+                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
+  j->slip.counter = keep(j, "%s", counter_name);
+  j->slip.resident = keep(j, "%s", names.data ? names.data : "");
+  j->slip.address = keep(j, "%s", addr.data ? addr.data : "");
+  j->slip.free_text = keep(j, "%s", v->free_text);
+  OPENSSL_cleanse(names.data, names.len);
+  OPENSSL_cleanse(addr.data, addr.len);
+  mg_buf_free(&names);
+  mg_buf_free(&addr);
+  j->items = calloc(gs.n_procs ? gs.n_procs : 1, sizeof(*j->items));
+  if (!j->items) {
+    mg_guide_state_free(&gs);
+    return mg_err_set(e, -ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < gs.n_procs; i++) {
+    const struct mg_guide_proc *gp = &gs.procs[i];
+    const struct mg_pack_procedure *pr = gp->p;
+    const struct mg_pack_counter *c = NULL;
+    struct mg_slip_item *it = &j->items[j->slip.n_items];
+    struct mg_buf who;
+    if (gp->source == MG_GUIDE_REMOVED)
+      continue;
+    for (size_t k = 0; k < p->n_counters; k++)
+      if (strcmp(p->counters[k].id, pr->counter) == 0)
+        c = &p->counters[k];
+    mg_buf_init(&who);
+    for (size_t k = 0; gp->per_person && k < gs.in->n_people; k++)
+      if (gp->who[k] && v->people[k].name[0])
+        mg_buf_printf(&who, "%s%s", who.len ? "、" : "", v->people[k].name);
+    it->name = keep(j, "%s", pr->name);
+    it->info = pr->kind == MG_PACK_PROC_INFO;
+    it->counter = keep(j, "%s", c ? c->name : pr->counter);
+    it->floor = keep(j, "%s", c ? c->floor : "");
+    it->counter_note = keep(j, "%s", c ? c->note : "");
+    it->notes = keep(j, "%s", pr->notes);
+    it->deadline = keep(j, "%s", pr->deadline);
+    it->people = keep(j, "%s", who.data ? who.data : "");
+    mg_buf_free(&who);
+    it->status = "pending";
+    for (size_t k = 0; k < v->n_statuses; k++)
+      if (strcmp(v->statuses[k].procedure, pr->id) == 0 &&
+          strcmp(v->statuses[k].counter, pr->counter) == 0)
+        it->status = strcmp(v->statuses[k].status, "done") == 0 ? "done"
+                     : strcmp(v->statuses[k].status, "in_progress") == 0
+                         ? "in_progress"
+                         : "pending";
+    const char **docs = calloc(pr->documents.n + 1, sizeof(char *));
+    for (size_t k = 0; docs && k < pr->documents.n; k++)
+      docs[k] = keep(j, "%s", pr->documents.v[k]);
+    it->documents = docs;
+    it->n_documents = docs ? pr->documents.n : 0;
+    j->slip.n_items++;
+  }
+  j->slip.items = j->items;
+  mg_guide_state_free(&gs);
+  return 0;
+}
+
+static void slip_work(uv_work_t *req) {
+  struct slip_job *j = req->data;
+  j->rc = mg_slip_render(&j->slip, &j->pdf, &j->len, &j->err);
+  if (j->rc || !j->print)
+    return;
+  /* the printer plugin reads a file: a private spool file, removed after */
+  int fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  size_t off = 0;
+  while (fd >= 0 && off < j->len) {
+    ssize_t n = write(fd, j->pdf + off, j->len - off);
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  if (fd < 0 || off != j->len || fsync(fd) != 0)
+    j->rc = mg_err_set(&j->err, -EIO, "cannot write the spool file");
+  if (fd >= 0)
+    close(fd);
+}
+
+static void print_done(void *ud, int status, const char *json) {
+  struct slip_job *j = ud;
+  unlink(j->path);
+  if (status == MG_PLUGIN_OK) {
+    struct mg_buf b;
+    mg_buf_init(&b);
+    mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
+                  json && *json ? json : "{}");
+    mg_visits_audit(j->d->visits, &j->w.a, "slip.print", j->visit_id, "");
+    reply_buf(j->t, 200, &b);
+  } else {
+    mg_http_reply_error(j->t, 502, "print_failed",
+                        status == MG_PLUGIN_RETRY
+                            ? "the printer is busy or not ready; try again"
+                            : "the printer failed; see madoctl devices");
+  }
+  slip_job_free(j);
+}
+
+static void slip_done(uv_work_t *req, int status) {
+  struct slip_job *j = req->data;
+  char disp[128], args[4400];
+  if (status || j->rc) {
+    unlink(j->path);
+    mg_http_reply_error(j->t, 500, "render_failed",
+                        status ? "cancelled" : j->err.msg);
+    slip_job_free(j);
+    return;
+  }
+  if (!j->print) {
+    snprintf(disp, sizeof(disp), "inline; filename=\"slip-%s.pdf\"", j->number);
+    mg_http_set_header(j->t, "content-disposition:", disp);
+    mg_http_set_header(j->t, "cache-control:", "no-store");
+    mg_http_reply(j->t, 200, "application/pdf", j->pdf, j->len);
+    mg_visits_audit(j->d->visits, &j->w.a, "slip.download", j->visit_id, "");
+    slip_job_free(j);
+    return;
+  }
+  const char *printer =
+      mg_plugin_host_device_for(j->d->plugins, "printer", j->w.a.counter);
+  snprintf(args, sizeof(args), "{\"path\":\"%s\",\"title\":\"slip %s\"}",
+           j->path, j->number);
+  int rc = printer ? mg_plugin_host_command(j->d->plugins, printer, "print",
+                                            args, print_done, j)
+                   : -ENOENT;
+  if (rc) {
+    unlink(j->path);
+    mg_http_reply_error(j->t, rc == -ENOENT ? 409 : 503, "no_printer",
+                        rc == -ENOENT ? "no printer serves this counter"
+                                      : "the printer of this counter is not "
+                                        "running");
+    slip_job_free(j);
+  }
+}
+
+static void slip_start(struct mg_daemon *d, struct mg_http_txn *t,
+                       const struct who *w, const char *id, int print) {
+  struct mg_err e = {{0}};
+  struct mg_visit *v = NULL;
+  struct mg_pack_use *u = NULL;
+  const struct mg_pack *p;
+  unsigned char rnd[8];
+  struct slip_job *j = calloc(1, sizeof(*j));
+  int rc;
+  if (!j) {
+    mg_http_reply_error(t, 500, "internal", "out of memory");
+    return;
+  }
+  j->d = d;
+  j->t = t;
+  j->w = *w;
+  j->w.a.user = j->w.s.user_id; /* point into the job's own copy */
+  j->w.a.counter = j->w.s.counter;
+  j->print = print;
+  j->work.data = j;
+  if ((rc = mg_visit_get(d->visits, &w->a, id, &v, &e)))
+    goto fail;
+  if (!(u = mg_visits_pack(d->visits, v)) || !(p = mg_pack_use_model(u))) {
+    rc = mg_err_set(&e, -ENODATA, "the pack release of this case is no "
+                    "longer on the box");
+    goto fail;
+  }
+  snprintf(j->visit_id, sizeof(j->visit_id), "%s", v->id);
+  snprintf(j->number, sizeof(j->number), "%s", v->number);
+  if ((rc = slip_fill(j, v, p, &e)))
+    goto fail;
+  RAND_bytes(rnd, sizeof(rnd));
+  snprintf(j->path, sizeof(j->path), "%s/spool/slip-%02x%02x%02x%02x%02x%02x.pdf",
+           d->cfg->state_dir, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  if (uv_queue_work(&d->loop, &j->work, slip_work, slip_done)) {
+    rc = mg_err_set(&e, -EIO, "cannot start rendering");
+    goto fail;
+  }
+  mg_visits_pack_release(d->visits, u);
+  mg_visit_free(v);
+  return;
+fail:
+  reply_err(t, rc, &e);
+  mg_visits_pack_release(d->visits, u);
+  mg_visit_free(v);
+  slip_job_free(j);
+}
+
+/* ---------------------------------------------------------------------- */
+/* /api/v1/visits/{id}[/...]                                              */
+
+/* Split the path after /api/v1/visits/ into up to 4 segments. */
+static size_t segments(const char *path, char seg[4][80]) {
+  const char *p = path + strlen("/api/v1/visits/");
+  size_t n = 0;
+  while (*p && n < 4) {
+    const char *s = strchr(p, '/');
+    size_t len = s ? (size_t)(s - p) : strlen(p);
+    if (len == 0 || len >= 80)
+      return 5; /* no such path */
+    memcpy(seg[n], p, len);
+    seg[n++][len] = 0;
+    p = s ? s + 1 : p + len;
+    if (s && !*p)
+      return 5; /* trailing slash */
+  }
+  return *p ? 5 : n;
+}
+
+static void visit_get_h(void *ud, struct mg_http_txn *t,
+                        const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct who w;
+  char seg[4][80];
+  size_t n = segments(req->path, seg);
+  if (require(d, t, 0, &w))
+    return;
+  if (n == 1) {
+    mg_visits_audit(d->visits, &w.a, "visit.view", seg[0], "");
+    reply_state(d, t, &w, seg[0], 200, NULL);
+  } else if (n == 2 && strcmp(seg[1], "slip.pdf") == 0) {
+    slip_start(d, t, &w, seg[0], 0);
+  } else {
+    mg_http_reply_error(t, 404, "not_found", "no such API path");
+  }
+}
+
+/* Bodies: {"answer": "yes"|"no"}, {"text"}, {"status"}, {"person", "on"},
+ * {"reason"}, {"people"}. */
+static void visit_change_h(void *ud, struct mg_http_txn *t,
+                           const struct mg_http_req *req) {
+  struct mg_daemon *d = ud;
+  struct who w;
+  struct mg_err e = {{0}};
+  struct mg_json *doc = NULL;
+  char seg[4][80];
+  size_t n = segments(req->path, seg);
+  const char *m = req->method, *id = seg[0];
+  const char *s;
+  int rc = -ENOENT;
+
+  if (require(d, t, 1, &w))
+    return;
+  mg_err_set(&e, -ENOENT, "no such API path");
+  if (n == 3 && strcmp(seg[1], "answers") == 0 && strcmp(m, "PUT") == 0) {
+    static const char *const keys[] = {"answer", NULL};
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_str(doc, "answer", &s, "", &e))) {
+      if (strcmp(s, "yes") && strcmp(s, "no"))
+        rc = mg_err_set(&e, -EINVAL, "answer: must be \"yes\" or \"no\"");
+      else
+        rc = mg_visit_answer(d->visits, &w.a, id, seg[2], s[0] == 'y', &e);
+    }
+  } else if (n == 3 && strcmp(seg[1], "procedures") == 0 &&
+             (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
+    rc = mg_visit_manual(d->visits, &w.a, id, seg[2], m[0] == 'P', &e);
+  } else if (n == 4 && strcmp(seg[1], "procedures") == 0 &&
+             strcmp(seg[3], "manual") == 0 && strcmp(m, "DELETE") == 0) {
+    rc = mg_visit_manual(d->visits, &w.a, id, seg[2], -1, &e);
+  } else if (n == 4 && strcmp(seg[1], "procedures") == 0 &&
+             strcmp(seg[3], "status") == 0 && strcmp(m, "PUT") == 0) {
+    static const char *const keys[] = {"status", NULL};
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_str(doc, "status", &s, "", &e)))
+      rc = mg_visit_set_status(d->visits, &w.a, id, seg[2], s, &e);
+  } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "notes") == 0) {
+    static const char *const keys[] = {"text", NULL};
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_str(doc, "text", &s, "", &e)))
+      rc = mg_visit_add_note(d->visits, &w.a, id, s, &e);
+  } else if (n == 2 && strcmp(m, "PUT") == 0 &&
+             strcmp(seg[1], "slip-text") == 0) {
+    static const char *const keys[] = {"text", NULL};
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_str(doc, "text", &s, "", &e)))
+      rc = mg_visit_set_free_text(d->visits, &w.a, id, s, &e);
+  } else if (n == 2 && strcmp(m, "PUT") == 0 && strcmp(seg[1], "people") == 0) {
+    static const char *const keys[] = {"people", NULL};
+    struct mg_visit_person people[MG_GUIDE_MAX_PEOPLE];
+    size_t np = 0;
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = parse_people(mg_json_get(doc, "people"), people, &np, &e)))
+      rc = mg_visit_set_people(d->visits, &w.a, id, people, np, &e);
+  } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "support") == 0) {
+    static const char *const keys[] = {"person", "on", NULL};
+    int64_t person = -1;
+    int on = 0;
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_bool(doc, "on", &on, &e))) {
+      if (mg_json_get_int(doc, "person", &person) || person < 0)
+        rc = mg_err_set(&e, -EINVAL, "person: the 0-based index of a person "
+                        "of the case");
+      else
+        rc = mg_visit_support(d->visits, &w.a, id, (size_t)person, on, &e);
+    }
+  } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "unmask") == 0) {
+    static const char *const keys[] = {"reason", NULL};
+    if (!(doc = body_obj(t, req)))
+      goto out;
+    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = opt_str(doc, "reason", &s, "", &e)))
+      rc = mg_visit_unmask(d->visits, &w.a, id, s, &e);
+  } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "close") == 0) {
+    rc = mg_visit_close(d->visits, &w.a, id, &e);
+  } else if (n == 3 && strcmp(m, "POST") == 0 && strcmp(seg[1], "slip") == 0 &&
+             strcmp(seg[2], "print") == 0) {
+    slip_start(d, t, &w, id, 1);
+    goto out;
+  }
+  if (rc)
+    reply_err(t, rc, &e);
+  else
+    reply_state(d, t, &w, id, 200, NULL);
+out:
+  mg_json_free(doc);
+  if (req->body_len)
+    OPENSSL_cleanse((void *)req->body, req->body_len);
+}
+
+int mg__visit_api_register(struct mg_daemon *d) {
+  return mg_http_route(d->http, "GET", "/api/v1/life-events", life_events, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/visits", visit_create, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/visits/resume", visit_resume, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/visits/search", visit_search, d) ||
+         mg_http_route(d->http, "GET", "/api/v1/visits/*", visit_get_h, d) ||
+         mg_http_route(d->http, "POST", "/api/v1/visits/*", visit_change_h, d) ||
+         mg_http_route(d->http, "PUT", "/api/v1/visits/*", visit_change_h, d) ||
+         mg_http_route(d->http, "DELETE", "/api/v1/visits/*", visit_change_h, d);
+}
