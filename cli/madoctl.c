@@ -5,6 +5,7 @@
  * config), 2 usage error.  Every failure is one line on stderr.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -51,6 +53,7 @@ static int cmd_pack_log(const struct opts *o, char **argv);
 static int cmd_pack_pull(const struct opts *o, char **argv);
 static int cmd_pack_rollback(const struct opts *o, char **argv);
 static int cmd_user_add(const struct opts *o, char **argv);
+static int cmd_user_hash(const struct opts *o, char **argv);
 static int cmd_user_list(const struct opts *o, char **argv);
 static int cmd_user_del(const struct opts *o, char **argv);
 static int cmd_user_unlock(const struct opts *o, char **argv);
@@ -86,6 +89,9 @@ static const struct command commands[] = {
     {"user add", "ID --name NAME --role ROLE [--valid-from DATE] "
      "[--valid-until DATE] --password-stdin",
      "add a staff account; the password is read from stdin", 1, cmd_user_add},
+    {"user hash", "--password-stdin",
+     "print a password hash for [auth] users_file (no daemon needed)", 0,
+     cmd_user_hash},
     {"user list", "", "staff accounts (never their passwords)", 0, cmd_user_list},
     {"user del", "ID", "delete a staff account and its sessions", 1, cmd_user_del},
     {"user unlock", "ID", "lift a lockout after wrong passwords", 1,
@@ -471,29 +477,55 @@ static void human_done(const struct mg_json *r) {
          mg_json_get_bool(r, "deleted") == 1 ? "deleted" : "unlocked");
 }
 
+/* The password: one line on stdin (never argv).  0, or 2 with a message. */
+static int read_password(const char *what, char pw[256]) {
+  size_t n = fread(pw, 1, 255, stdin);
+  pw[n] = '\0';
+  if (n == 255 && !feof(stdin)) {
+    fprintf(stderr, "madoctl: %s: the password is too long\n", what);
+    return 2;
+  }
+  /* one line: drop the newline echo or a here-string adds */
+  pw[strcspn(pw, "\r\n")] = '\0';
+  if (strlen(pw) < 8) {
+    fprintf(stderr, "madoctl: %s: the password needs at least 8 characters\n", what);
+    return 2;
+  }
+  return 0;
+}
+
+/* A hash for [auth] users_file; runs here, no daemon needed. */
+static int cmd_user_hash(const struct opts *o, char **argv) {
+  char pw[256], hash[MG_AUTH_HASH_MAX];
+  int rc;
+  (void)argv;
+  if (!o->password_stdin) {
+    fprintf(stderr, "madoctl: user hash needs --password-stdin (the password "
+                    "is never taken from the command line)\n");
+    return 2;
+  }
+  if ((rc = read_password("user hash", pw)) == 0) {
+    if (mg_auth_hash_password(pw, hash) == 0) {
+      printf("%s\n", hash);
+    } else {
+      fprintf(stderr, "madoctl: user hash: cannot hash\n");
+      rc = 1;
+    }
+  }
+  OPENSSL_cleanse(pw, sizeof(pw));
+  return rc;
+}
+
 static int cmd_user_add(const struct opts *o, char **argv) {
   char pw[256];
-  size_t n;
   int rc = 1;
   if (!o->name || !o->role || !o->password_stdin) {
     fprintf(stderr, "madoctl: user add needs --name, --role and --password-stdin "
                     "(the password is never taken from the command line)\n");
     return 2;
   }
-  n = fread(pw, 1, sizeof(pw) - 1, stdin);
-  pw[n] = '\0';
-  if (n == sizeof(pw) - 1 && !feof(stdin)) {
-    fprintf(stderr, "madoctl: user add: the password is too long\n");
-    rc = 2;
+  if ((rc = read_password("user add", pw)))
     goto out;
-  }
-  /* one line: drop the newline echo or a here-string adds */
-  pw[strcspn(pw, "\r\n")] = '\0';
-  if (strlen(pw) < 8) {
-    fprintf(stderr, "madoctl: user add: the password needs at least 8 characters\n");
-    rc = 2;
-    goto out;
-  }
   {
     const char *args[6] = {argv[0], o->name, o->role,
                            o->valid_from ? o->valid_from : "",
@@ -510,7 +542,7 @@ static int cmd_user_add(const struct opts *o, char **argv) {
     mg_json_free(doc);
   }
 out:
-  memset(pw, 0, sizeof(pw));
+  OPENSSL_cleanse(pw, sizeof(pw));
   return rc;
 }
 static int cmd_user_list(const struct opts *o, char **argv) {

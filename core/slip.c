@@ -12,9 +12,9 @@
  */
 #include "slip.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +36,8 @@
 #define CONTENT_W (PAGE_W - 2 * MARGIN)
 #define TOP (13.0 * MM)
 #define BOTTOM (PAGE_H - 21.0 * MM) /* end of the body; the footer is below */
-#define QR_SIZE (34.0 * MM)         /* the symbol with its 4-module quiet zone */
-#define QR_MAX 512                  /* bytes of payload (version 18-M at most) */
+#define QR_SIZE (34.0 * MM)         /* the symbol and its 4-module quiet zone */
+#define QR_MAX 512                  /* payload bytes (version 18-M at most) */
 #define BAR_MODULE (0.42 * MM)      /* 2.5 px at 150 dpi: scanners need >= 2 */
 #define BAR_QUIET (10 * BAR_MODULE) /* Code 128 asks for 10 modules each side */
 #define BAR_H (12.0 * MM)
@@ -56,28 +56,14 @@ struct rgb {
 static const struct rgb INK = {0.10, 0.10, 0.10}, GRAY = {0.40, 0.40, 0.40},
                         RULE = {0.78, 0.78, 0.78}, NAVY = {0.12, 0.23, 0.41},
                         BLUE = {0.12, 0.37, 0.66}, GREEN = {0.18, 0.49, 0.20},
-                        WHITE = {1, 1, 1};
+                        WHITE = {1, 1, 1}, BLACK = {0, 0, 0};
 
 /* ---- font maps, cached per thread ---- */
 
-/* font_file needs a private FcConfig bound to a PangoFcFontMap.  The build
- * links pangocairo only, which does not put libpangoft2 and libfontconfig
- * on the link line; both are always loaded as libpangocairo's own
- * dependencies, so the six functions are looked up in the process once.
- * The types come from the real prototypes, so a mismatch cannot compile. */
-static struct {
-  __typeof__(&FcConfigCreate) config_create;
-  __typeof__(&FcConfigDestroy) config_destroy;
-  __typeof__(&FcConfigAppFontAddFile) add_file;
-  __typeof__(&FcConfigGetFonts) get_fonts;
-  __typeof__(&FcPatternGetString) get_string;
-  __typeof__(&pango_fc_font_map_set_config) set_config;
-} fc;
-static int fc_ok;
 
 struct face {
   char *file; /* NULL: the system's fonts */
-  char *family;
+  char family[128];
   PangoFontMap *fm;
 };
 struct faces {
@@ -93,11 +79,10 @@ static int faces_key_ok;
 static void face_free(struct face *f) {
   /* pango < 1.54 never drops the FcConfig of set_config on finalize */
   if (f->fm && f->file)
-    fc.set_config((PangoFcFontMap *)f->fm, NULL);
+    pango_fc_font_map_set_config((PangoFcFontMap *)f->fm, NULL);
   if (f->fm)
     g_object_unref(f->fm);
   free(f->file);
-  free(f->family);
   memset(f, 0, sizeof(*f));
 }
 
@@ -109,21 +94,8 @@ static void faces_free(void *p) {
   free(c);
 }
 
-static int sym(void *fnp, const char *name) {
-  void *p = dlsym(RTLD_DEFAULT, name);
-  if (p)
-    memcpy(fnp, &p, sizeof(p)); /* POSIX: data and function pointers agree */
-  return p != NULL;
-}
-
 static void init_once(void) {
   faces_key_ok = pthread_key_create(&faces_key, faces_free) == 0;
-  fc_ok = sym(&fc.config_create, "FcConfigCreate") &&
-          sym(&fc.config_destroy, "FcConfigDestroy") &&
-          sym(&fc.add_file, "FcConfigAppFontAddFile") &&
-          sym(&fc.get_fonts, "FcConfigGetFonts") &&
-          sym(&fc.get_string, "FcPatternGetString") &&
-          sym(&fc.set_config, "pango_fc_font_map_set_config");
 }
 
 /* A font map that sees only `file` (a private FcConfig: the system's fonts
@@ -133,37 +105,35 @@ static int face_load_file(struct face *f, const char *file,
   int rc = 0;
   FcConfig *cfg = NULL;
   FcChar8 *family = NULL;
-  GType fc_type = g_type_from_name("PangoFcFontMap");
-  if (!fc_ok || !fc_type)
-    return mg_err_set(err, -EIO, "slip: fontconfig is not available, so "
-                                 "font_file cannot be used");
-  cfg = fc.config_create();
+  GType fc_type;
+  cfg = FcConfigCreate();
   if (!cfg)
     return mg_err_set(err, -ENOMEM, "slip: out of memory");
   FcFontSet *set = NULL;
-  if (fc.add_file(cfg, (const FcChar8 *)file))
-    set = fc.get_fonts(cfg, FcSetApplication);
+  if (FcConfigAppFontAddFile(cfg, (const FcChar8 *)file))
+    set = FcConfigGetFonts(cfg, FcSetApplication);
   if (!set || set->nfont < 1 ||
-      fc.get_string(set->fonts[0], FC_FAMILY, 0, &family) != FcResultMatch) {
+      FcPatternGetString(set->fonts[0], FC_FAMILY, 0, &family) != FcResultMatch) {
     rc = mg_err_set(err, -EINVAL, "slip: font_file %s is not a font", file);
     goto out;
   }
+  snprintf(f->family, sizeof(f->family), "%s", (const char *)family);
   f->file = strdup(file);
-  f->family = strdup((const char *)family);
-  if (!f->file || !f->family) {
+  if (!f->file) {
     rc = mg_err_set(err, -ENOMEM, "slip: out of memory");
     goto out;
   }
   f->fm = pango_cairo_font_map_new_for_font_type(CAIRO_FONT_TYPE_FT);
-  if (f->fm && !G_TYPE_CHECK_INSTANCE_TYPE(f->fm, fc_type))
+  fc_type = g_type_from_name("PangoFcFontMap"); /* registered by the above */
+  if (f->fm && (!fc_type || !G_TYPE_CHECK_INSTANCE_TYPE(f->fm, fc_type)))
     g_clear_object(&f->fm);
   if (!f->fm) {
     rc = mg_err_set(err, -EIO, "slip: pango has no fontconfig font map");
     goto out;
   }
-  fc.set_config((PangoFcFontMap *)f->fm, cfg); /* takes its own reference */
+  pango_fc_font_map_set_config((PangoFcFontMap *)f->fm, cfg); /* takes its own reference */
 out:
-  fc.config_destroy(cfg);
+  FcConfigDestroy(cfg);
   if (rc)
     face_free(f);
   return rc;
@@ -210,11 +180,7 @@ static int face_get(const char *file, struct face **out, struct mg_err *err) {
       return rc;
   } else {
     f.fm = pango_cairo_font_map_new();
-    f.family = strdup(SYSTEM_FAMILY);
-    if (!f.family) {
-      face_free(&f);
-      return mg_err_set(err, -ENOMEM, "slip: out of memory");
-    }
+    snprintf(f.family, sizeof(f.family), "%s", SYSTEM_FAMILY);
   }
   c->f[c->n] = f;
   *out = &c->f[c->n++];
@@ -226,16 +192,16 @@ static int face_get(const char *file, struct face **out, struct mg_err *err) {
 enum kind { K_TEXT, K_HEAD, K_TITLE, K_BOX };
 enum { F_GROUP = 1, /* starts a block kept on one page when it fits */
        F_KEEP = 2,  /* not the last row of a page */
-       F_MUTED = 4, /* a done item's name */
+       F_MUTED = 4, /* a done item */
        F_TOP = 8 }; /* placed first on its page */
 
 struct row {
   enum kind kind;
   int flags;
-  PangoLayout *label, *text; /* K_HEAD: label is the number */
+  PangoLayout *label, *text; /* K_HEAD: label is the item number */
   PangoLayout *info, *done;  /* K_HEAD: the 「ご案内」 and 「済」 badges */
   double label_x, text_x;
-  double label_dy, text_dy;  /* offsets that align the baselines */
+  double label_dy, text_dy;  /* offsets that put both on one baseline */
   double gap, h;             /* space above (dropped at a page top), height */
   int page;
   double y;
@@ -249,10 +215,11 @@ struct slip {
   char num[10]; /* 1234-5678 */
   QRcode *qr;
   struct zint_symbol *bar;
-  PangoLayout *hdr[9]; /* page 1 header, number box, continuation header */
+  PangoLayout *hdr[9]; /* page 1 header and number box, continuation header,
+                          footer */
   double top1, top2;   /* where the body starts on page 1 and on others */
   struct row *rows;
-  size_t n, cap;
+  size_t n;
   int pages;
 };
 
@@ -274,8 +241,10 @@ static double base(PangoLayout *l) {
   return (double)pango_layout_get_baseline(l) / PANGO_SCALE;
 }
 
-/* A layout of `text` at `pt` points; width > 0 wraps (Japanese breaks
- * between characters, long Latin words too) and caps the height. */
+/* A layout of `text` at `pt` points; width > 0 wraps (Japanese between
+ * characters, over-long Latin words too) and caps the height.  Like every
+ * glib allocation, pango's abort on OOM: only our own buffers can report
+ * -ENOMEM. */
 static PangoLayout *mk(struct slip *r, const char *text, double pt,
                        double width) {
   PangoLayout *l = pango_layout_new(r->pc);
@@ -291,175 +260,109 @@ static PangoLayout *mk(struct slip *r, const char *text, double pt,
   return l;
 }
 
-static void show(cairo_t *cr, PangoLayout *l, double x, double y,
-                 struct rgb c) {
-  cairo_set_source_rgb(cr, c.r, c.g, c.b);
-  cairo_move_to(cr, x, y);
-  pango_cairo_show_layout(cr, l);
-}
-
-static void round_rect(cairo_t *cr, double x, double y, double w, double h,
-                       double rad) {
-  cairo_new_sub_path(cr);
-  cairo_arc(cr, x + w - rad, y + rad, rad, -G_PI / 2, 0);
-  cairo_arc(cr, x + w - rad, y + h - rad, rad, 0, G_PI / 2);
-  cairo_arc(cr, x + rad, y + h - rad, rad, G_PI / 2, G_PI);
-  cairo_arc(cr, x + rad, y + rad, rad, G_PI, 3 * G_PI / 2);
-  cairo_close_path(cr);
-}
-
-/* Append a row owning `label` and `text`; NULL on OOM (both released). */
+/* Append a row that takes `label` and `text` (room was made by build). */
 static struct row *add(struct slip *r, enum kind kind, int flags,
-                       PangoLayout *label, PangoLayout *text, double text_x,
-                       double gap) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    struct row *p = realloc(r->rows, cap * sizeof(*p));
-    if (!p) {
-      if (label)
-        g_object_unref(label);
-      g_object_unref(text);
-      return NULL;
-    }
-    r->rows = p;
-    r->cap = cap;
-  }
+                       PangoLayout *label, double label_x, PangoLayout *text,
+                       double text_x, double gap) {
   struct row *w = &r->rows[r->n++];
-  memset(w, 0, sizeof(*w));
-  w->kind = kind;
-  w->flags = flags;
-  w->label = label;
-  w->text = text;
-  w->label_x = LABEL_X;
-  w->text_x = text_x;
-  w->gap = gap;
+  *w = (struct row){.kind = kind, .flags = flags, .label = label,
+                    .text = text, .label_x = label_x, .text_x = text_x,
+                    .gap = gap};
   w->h = lh(text) + (kind == K_TITLE ? 2 * MM : 0); /* the underline */
-  if (label) { /* the label's baseline on the text's first one */
+  if (label) {
     double d = base(text) - base(label);
-    if (d >= 0)
-      w->label_dy = d;
-    else
-      w->text_dy = -d;
+    w->label_dy = MAX(d, 0);
+    w->text_dy = MAX(-d, 0);
     w->h = MAX(w->text_dy + lh(text), w->label_dy + lh(label));
   }
   return w;
 }
 
-/* A labelled line such as 期限: nothing when the value is empty. */
-static int field(struct slip *r, const char *label, const char *value,
-                 double pt, double gap) {
-  if (!value[0])
-    return 0;
-  PangoLayout *l = label[0] ? mk(r, label, 8.5, 0) : NULL;
-  return add(r, K_TEXT, 0, l, mk(r, value, pt, VALUE_W), VALUE_X, gap)
-             ? 0
-             : -ENOMEM;
+/* A labelled line such as 期限; nothing when the value is empty. */
+static void field(struct slip *r, const char *label, const char *value,
+                  double pt, double gap) {
+  if (value[0])
+    add(r, K_TEXT, 0, label[0] ? mk(r, label, 8.5, 0) : NULL, LABEL_X,
+        mk(r, value, pt, VALUE_W), VALUE_X, gap);
 }
+
+#define ITEM_ROWS 6 /* besides one per document */
 
 #define BADGE_H (6.5 * MM)
 
-static int item_rows(struct slip *r, const struct mg_slip_item *it, size_t i) {
+static void item_rows(struct slip *r, const struct mg_slip_item *it,
+                      size_t i) {
   char num[24];
-  struct mg_buf b;
-  int rc = 0;
   int done = strcmp(nz(it->status), "done") == 0;
-  double badges = 0;
-  PangoLayout *info = it->info ? mk(r, "ご案内", 8.5, 0) : NULL;
-  PangoLayout *dn = done ? mk(r, "済", 9.5, 0) : NULL;
-  if (info)
-    badges += lw(info) + 5 * MM;
-  if (dn)
-    badges += lw(dn) + 5 * MM;
+  /* room for the badges: 「ご案内」 takes 13 mm, 「済」 8 mm, plus gaps */
+  double name_w = CONTENT_W - NUM_COL - (it->info ? 15 * MM : 0) -
+                  (done ? 10 * MM : 0);
   snprintf(num, sizeof(num), "%zu", i + 1);
   /* the first item stays with the list's title: no group of its own */
   struct row *w =
       add(r, K_HEAD, (i ? F_GROUP : 0) | F_KEEP | (done ? F_MUTED : 0),
-          mk(r, num, 11, 0), mk(r, nz(it->name), 13.5, CONTENT_W - NUM_COL - badges),
+          mk(r, num, 11, 0), MARGIN, mk(r, nz(it->name), 13.5, name_w),
           LABEL_X, i ? 4.5 * MM : 2 * MM);
-  if (!w) {
-    if (info)
-      g_object_unref(info);
-    if (dn)
-      g_object_unref(dn);
-    return -ENOMEM;
-  }
-  w->info = info;
-  w->done = dn;
-  w->label_x = MARGIN;
-  /* the number sits centred in its badge; the name on the same baseline */
+  w->info = it->info ? mk(r, "ご案内", 8.5, 0) : NULL;
+  w->done = done ? mk(r, "済", 9.5, 0) : NULL;
+  /* the number centred in its badge, the name on the number's baseline */
   w->label_dy = (BADGE_H - lh(w->label)) / 2;
   w->text_dy = w->label_dy + base(w->label) - base(w->text);
   w->h = MAX(BADGE_H, w->text_dy + lh(w->text));
 
-  mg_buf_init(&b);
-  mg_buf_puts(&b, nz(it->floor));
-  if (nz(it->floor)[0] && nz(it->counter)[0])
-    mg_buf_putc(&b, ' ');
-  mg_buf_puts(&b, nz(it->counter));
-  if (b.oom) {
-    rc = -ENOMEM;
-    goto out;
-  }
-  if ((rc = field(r, "窓口", b.data ? b.data : "", 10.5, 1.5 * MM)) ||
-      (rc = field(r, "", nz(it->counter_note), 9, 0.8 * MM)))
-    goto out;
+  const char *fl = nz(it->floor), *co = nz(it->counter);
+  char *where = g_strconcat(fl, fl[0] && co[0] ? " " : "", co, NULL);
+  field(r, "窓口", where, 10.5, 1.5 * MM);
+  g_free(where);
+  field(r, "", nz(it->counter_note), 9, 0.8 * MM);
   for (size_t d = 0, shown = 0; d < it->n_documents; d++) {
-    const char *doc = nz(it->documents[d]);
-    if (!doc[0])
+    if (!nz(it->documents[d])[0])
       continue;
-    mg_buf_reset(&b);
-    mg_buf_printf(&b, "・%s", doc);
-    if (b.oom) {
-      rc = -ENOMEM;
-      goto out;
-    }
-    PangoLayout *l = mk(r, b.data, 10, VALUE_W);
-    pango_layout_set_indent(l, -(int)(10 * PANGO_SCALE)); /* hang after ・ */
-    if (!add(r, K_TEXT, 0, shown ? NULL : mk(r, "持ち物", 8.5, 0), l, VALUE_X,
-             shown ? 0.4 * MM : 1.5 * MM)) {
-      rc = -ENOMEM;
-      goto out;
-    }
-    shown++;
+    char *t = g_strconcat("・", it->documents[d], NULL);
+    PangoLayout *l = mk(r, t, 10, VALUE_W);
+    g_free(t);
+    pango_layout_set_indent(l, -10 * PANGO_SCALE); /* lines hang after ・ */
+    int first = shown++ == 0;
+    add(r, K_TEXT, 0, first ? mk(r, "持ち物", 8.5, 0) : NULL, LABEL_X, l,
+        VALUE_X, first ? 1.5 * MM : 0.4 * MM);
   }
-  if ((rc = field(r, "備考", nz(it->notes), 10, 1.5 * MM)) ||
-      (rc = field(r, "期限", nz(it->deadline), 10, 1.5 * MM)) ||
-      (rc = field(r, "対象", nz(it->people), 10, 1.5 * MM)))
-    goto out;
-out:
-  mg_buf_free(&b);
-  return rc;
+  field(r, "備考", nz(it->notes), 10, 1.5 * MM);
+  field(r, "期限", nz(it->deadline), 10, 1.5 * MM);
+  field(r, "対象", nz(it->people), 10, 1.5 * MM);
 }
 
 static int build(struct slip *r) {
   const struct mg_slip *s = r->s;
-  struct mg_buf b;
-  int rc = 0;
-  mg_buf_init(&b);
-  /* page 1 header: left column beside the QR code, then the number box */
+  const char *city = nz(s->city), *at = nz(s->issued_at), *co = nz(s->counter);
+  /* every row the slip can have is counted first, so adding never fails */
+  size_t max = 5;
+  for (size_t i = 0; i < s->n_items; i++) {
+    if (s->items[i].n_documents > SIZE_MAX / sizeof(struct row) - max)
+      return -ENOMEM;
+    max += ITEM_ROWS + s->items[i].n_documents;
+  }
+  r->rows = calloc(max, sizeof(*r->rows));
+  if (!r->rows)
+    return -ENOMEM;
+  /* page 1 header: a column beside the QR code, then the number box */
   double left_w = CONTENT_W - QR_SIZE - 6 * MM;
-  r->hdr[0] = mk(r, nz(s->city), 9, left_w);
+  char *issued = g_strconcat(at[0] || co[0] ? "発行 " : "", at,
+                             at[0] && co[0] ? "　" : "", co, NULL);
+  char *cont =
+      g_strconcat(city, city[0] ? "　" : "", "ご案内票（つづき）", NULL);
+  char *cnum = g_strconcat("受付番号 ", r->num, NULL);
+  r->hdr[0] = mk(r, city, 9, left_w);
   r->hdr[1] = mk(r, "ご案内票", 22, 0);
   r->hdr[2] = mk(r, nz(s->title), 14, left_w);
-  mg_buf_printf(&b, "発行 %s", nz(s->issued_at));
-  if (nz(s->counter)[0])
-    mg_buf_printf(&b, "　%s", s->counter);
-  r->hdr[3] = mk(r, b.oom ? "" : b.data, 9, left_w);
+  r->hdr[3] = mk(r, issued, 9, left_w);
   r->hdr[4] = mk(r, "受付番号", 9.5, 0);
   r->hdr[5] = mk(r, r->num, 30, 0);
-  /* continuation pages */
-  mg_buf_reset(&b);
-  mg_buf_printf(&b, "%s%sご案内票（つづき）", nz(s->city),
-                nz(s->city)[0] ? "　" : "");
-  r->hdr[6] = mk(r, b.oom ? "" : b.data, 9, CONTENT_W - 60 * MM);
-  mg_buf_reset(&b);
-  mg_buf_printf(&b, "受付番号 %s", r->num);
-  r->hdr[7] = mk(r, b.oom ? "" : b.data, 12, 0);
+  r->hdr[6] = mk(r, cont, 9, CONTENT_W - 60 * MM);
+  r->hdr[7] = mk(r, cnum, 12, 0);
   r->hdr[8] = mk(r, "この票を次の窓口でお見せください。", 10.5, 0);
-  if (b.oom) {
-    rc = -ENOMEM;
-    goto out;
-  }
+  g_free(issued);
+  g_free(cont);
+  g_free(cnum);
   double left_h = lh(r->hdr[0]) + lh(r->hdr[1]) + lh(r->hdr[2]) + 2 * MM +
                   lh(r->hdr[3]);
   double box_h = MAX(3 * MM + lh(r->hdr[4]) + lh(r->hdr[5]) + 2 * MM,
@@ -467,42 +370,29 @@ static int build(struct slip *r) {
   r->top1 = TOP + MAX(left_h, QR_SIZE) + 4 * MM + box_h + 5 * MM;
   r->top2 = TOP + MAX(lh(r->hdr[6]), lh(r->hdr[7])) + 5 * MM;
 
-  if (nz(s->resident)[0] &&
-      !add(r, K_TEXT, 0, mk(r, "お名前", 8.5, 0),
-           mk(r, s->resident, 12, CONTENT_W - 18 * MM), MARGIN + 18 * MM, 0))
-    goto oom;
-  if (nz(s->address)[0] &&
-      !add(r, K_TEXT, 0, mk(r, "ご住所", 8.5, 0),
-           mk(r, s->address, 10.5, CONTENT_W - 18 * MM), MARGIN + 18 * MM,
-           1.5 * MM))
-    goto oom;
-  for (size_t i = 0; i < r->n; i++) /* name and address: no number column */
-    r->rows[i].label_x = MARGIN;
+  /* name and address: no number column */
+  if (nz(s->resident)[0])
+    add(r, K_TEXT, 0, mk(r, "お名前", 8.5, 0), MARGIN,
+        mk(r, s->resident, 12, CONTENT_W - 18 * MM), MARGIN + 18 * MM, 0);
+  if (nz(s->address)[0])
+    add(r, K_TEXT, 0, mk(r, "ご住所", 8.5, 0), MARGIN,
+        mk(r, s->address, 10.5, CONTENT_W - 18 * MM), MARGIN + 18 * MM,
+        1.5 * MM);
   if (s->n_items) {
-    mg_buf_reset(&b);
-    mg_buf_printf(&b, "本日のお手続き・ご案内（%zu件）", s->n_items);
-    if (b.oom ||
-        !add(r, K_TITLE, F_GROUP | F_KEEP, NULL,
-             mk(r, b.data, 13, CONTENT_W), MARGIN, r->n ? 6 * MM : 0))
-      goto oom;
+    char *t = g_strdup_printf("本日のお手続き・ご案内（%zu件）", s->n_items);
+    add(r, K_TITLE, F_GROUP | F_KEEP, NULL, 0, mk(r, t, 13, CONTENT_W), MARGIN,
+        r->n ? 6 * MM : 0);
+    g_free(t);
   }
   for (size_t i = 0; i < s->n_items; i++)
-    if ((rc = item_rows(r, &s->items[i], i)))
-      goto out;
+    item_rows(r, &s->items[i], i);
   if (nz(s->free_text)[0]) {
-    if (!add(r, K_TITLE, F_GROUP | F_KEEP, NULL, mk(r, "職員からのメモ", 12, 0),
-             MARGIN, 7 * MM) ||
-        !add(r, K_BOX, 0, NULL, mk(r, s->free_text, 10.5, CONTENT_W - 8 * MM),
-             MARGIN + 4 * MM, 2 * MM))
-      goto oom;
-    r->rows[r->n - 1].h += 6 * MM; /* the box's padding */
+    add(r, K_TITLE, F_GROUP | F_KEEP, NULL, 0, mk(r, "職員からのメモ", 12, 0),
+        MARGIN, 7 * MM);
+    add(r, K_BOX, 0, NULL, 0, mk(r, s->free_text, 10.5, CONTENT_W - 8 * MM),
+        MARGIN + 4 * MM, 2 * MM)->h += 6 * MM; /* the box's padding */
   }
-  goto out;
-oom:
-  rc = -ENOMEM;
-out:
-  mg_buf_free(&b);
-  return rc;
+  return 0;
 }
 
 /* Place the rows: a block (an item, the memo) goes to a new page when it
@@ -540,8 +430,29 @@ static void paginate(struct slip *r) {
   r->pages = page;
 }
 
-static void hline(cairo_t *cr, double y, double width, struct rgb c) {
+static void color(cairo_t *cr, struct rgb c) {
   cairo_set_source_rgb(cr, c.r, c.g, c.b);
+}
+
+static void show(cairo_t *cr, PangoLayout *l, double x, double y,
+                 struct rgb c) {
+  color(cr, c);
+  cairo_move_to(cr, x, y);
+  pango_cairo_show_layout(cr, l);
+}
+
+static void round_rect(cairo_t *cr, double x, double y, double w, double h,
+                       double rad) {
+  cairo_new_sub_path(cr);
+  cairo_arc(cr, x + w - rad, y + rad, rad, -G_PI / 2, 0);
+  cairo_arc(cr, x + w - rad, y + h - rad, rad, 0, G_PI / 2);
+  cairo_arc(cr, x + rad, y + h - rad, rad, G_PI / 2, G_PI);
+  cairo_arc(cr, x + rad, y + rad, rad, G_PI, 3 * G_PI / 2);
+  cairo_close_path(cr);
+}
+
+static void hline(cairo_t *cr, double y, double width, struct rgb c) {
+  color(cr, c);
   cairo_set_line_width(cr, width);
   cairo_move_to(cr, MARGIN, y);
   cairo_line_to(cr, PAGE_W - MARGIN, y);
@@ -554,7 +465,7 @@ static double badge(cairo_t *cr, PangoLayout *l, double x_right, double y,
   double w = lw(l) + 4 * MM, h = lh(l) + 1.2 * MM;
   double x = x_right - w, by = y + (BADGE_H - h) / 2;
   round_rect(cr, x, by, w, h, 1 * MM);
-  cairo_set_source_rgb(cr, c.r, c.g, c.b);
+  color(cr, c);
   cairo_set_line_width(cr, 0.8);
   if (filled)
     cairo_fill(cr);
@@ -570,12 +481,11 @@ static void draw_row(struct slip *r, const struct row *w) {
   switch (w->kind) {
   case K_HEAD: {
     int muted = w->flags & F_MUTED;
-    if (!(w->flags & F_TOP))
+    if ((w->flags & (F_GROUP | F_TOP)) == F_GROUP) /* not under a title */
       hline(cr, y - w->gap / 2, 0.5, RULE);
     double bw = MAX(BADGE_H, lw(w->label) + 2 * MM);
     round_rect(cr, MARGIN, y, bw, BADGE_H, 1.2 * MM);
-    cairo_set_source_rgb(cr, muted ? GRAY.r : NAVY.r, muted ? GRAY.g : NAVY.g,
-                         muted ? GRAY.b : NAVY.b);
+    color(cr, muted ? GRAY : NAVY);
     cairo_fill(cr);
     show(cr, w->label, MARGIN + (bw - lw(w->label)) / 2, y + w->label_dy,
          WHITE);
@@ -598,7 +508,7 @@ static void draw_row(struct slip *r, const struct row *w) {
     break;
   case K_BOX:
     round_rect(cr, MARGIN, y, CONTENT_W, w->h, 2 * MM);
-    cairo_set_source_rgb(cr, GRAY.r, GRAY.g, GRAY.b);
+    color(cr, GRAY);
     cairo_set_line_width(cr, 0.8);
     cairo_stroke(cr);
     show(cr, w->text, w->text_x, y + 3 * MM, INK);
@@ -622,7 +532,7 @@ static void draw_qr(struct slip *r, double x, double y) {
                         m);
       i = k > i ? k : i + 1;
     }
-  cairo_set_source_rgb(r->cr, 0, 0, 0);
+  color(r->cr, BLACK);
   cairo_fill(r->cr);
 }
 
@@ -638,7 +548,7 @@ static void draw_bars(struct slip *r, double x, double y) {
   double k = r->bar->width * BAR_MODULE / (x1 - x0);
   for (v = r->bar->vector->rectangles; v; v = v->next)
     cairo_rectangle(r->cr, x + (v->x - x0) * k, y, v->width * k, BAR_H);
-  cairo_set_source_rgb(r->cr, 0, 0, 0);
+  color(r->cr, BLACK);
   cairo_fill(r->cr);
 }
 
@@ -658,7 +568,7 @@ static void draw_header(struct slip *r) {
   y = TOP + MAX(y - TOP, QR_SIZE) + 4 * MM;
   double h = r->top1 - 5 * MM - y;
   round_rect(cr, MARGIN, y, CONTENT_W, h, 2 * MM);
-  cairo_set_source_rgb(cr, NAVY.r, NAVY.g, NAVY.b);
+  color(cr, NAVY);
   cairo_set_line_width(cr, 1.2);
   cairo_stroke(cr);
   show(cr, r->hdr[4], MARGIN + 5 * MM, y + 3 * MM, NAVY);
@@ -677,7 +587,7 @@ static void draw_cont_header(struct slip *r) {
 }
 
 static void draw_footer(struct slip *r, int page) {
-  char t[64];
+  char t[96];
   double y = PAGE_H - 17.5 * MM;
   hline(r->cr, PAGE_H - 19 * MM, 0.5, RULE);
   show(r->cr, r->hdr[8], MARGIN, y, INK);
@@ -689,7 +599,9 @@ static void draw_footer(struct slip *r, int page) {
 
 /* ---- input, codes, output ---- */
 
-static int bad_text(const char *s) { return s && !g_utf8_validate(s, -1, NULL); }
+static int bad_text(const char *s) {
+  return s && !g_utf8_validate(s, -1, NULL);
+}
 
 static int check(const struct mg_slip *s, struct mg_err *err) {
   if (!s)
@@ -714,7 +626,7 @@ static int check(const struct mg_slip *s, struct mg_err *err) {
                         "slip: the QR payload must be printable ASCII (byte "
                         "%zu is not)", i + 1);
   const char *top[] = {s->city,     s->title,   s->issued_at, s->counter,
-                       s->resident, s->address, s->free_text, s->font_file};
+                       s->resident, s->address, s->free_text};
   for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
     if (bad_text(top[i]))
       return mg_err_set(err, -EINVAL, "slip: a header field is not UTF-8");
@@ -756,7 +668,7 @@ static int codes(struct slip *r, struct mg_err *err) {
     return mg_err_set(err, -ENOMEM, "slip: out of memory");
   r->bar->symbology = BARCODE_CODE128;
   r->bar->show_hrt = 0;
-  r->bar->output_options = BARCODE_NO_QUIET_ZONES; /* drawn by us */
+  r->bar->output_options = BARCODE_NO_QUIET_ZONES; /* we keep them clear */
   if (ZBarcode_Encode(r->bar, (const unsigned char *)r->s->number, 8) >=
           ZINT_ERROR ||
       ZBarcode_Buffer_Vector(r->bar, 0) >= ZINT_ERROR || !r->bar->vector ||
@@ -847,28 +759,20 @@ int mg_slip_render(const struct mg_slip *s, unsigned char **pdf, size_t *len,
   }
 out:
   for (size_t k = 0; k < r.n; k++) {
-    struct row *w = &r.rows[k];
-    PangoLayout *ls[] = {w->label, w->text, w->info, w->done};
-    for (size_t j = 0; j < 4; j++)
-      if (ls[j])
-        g_object_unref(ls[j]);
+    g_clear_object(&r.rows[k].label);
+    g_clear_object(&r.rows[k].text);
+    g_clear_object(&r.rows[k].info);
+    g_clear_object(&r.rows[k].done);
   }
   free(r.rows);
   for (size_t k = 0; k < sizeof(r.hdr) / sizeof(r.hdr[0]); k++)
-    if (r.hdr[k])
-      g_object_unref(r.hdr[k]);
-  if (r.fd)
-    pango_font_description_free(r.fd);
-  if (r.pc)
-    g_object_unref(r.pc);
-  if (r.cr)
-    cairo_destroy(r.cr);
-  if (surf)
-    cairo_surface_destroy(surf);
-  if (r.bar)
-    ZBarcode_Delete(r.bar);
-  if (r.qr)
-    QRcode_free(r.qr);
+    g_clear_object(&r.hdr[k]);
+  g_clear_pointer(&r.fd, pango_font_description_free);
+  g_clear_object(&r.pc);
+  g_clear_pointer(&r.cr, cairo_destroy);
+  g_clear_pointer(&surf, cairo_surface_destroy); /* before `out` goes */
+  g_clear_pointer(&r.bar, ZBarcode_Delete);
+  g_clear_pointer(&r.qr, QRcode_free);
   mg_buf_free(&out);
   return rc;
 }

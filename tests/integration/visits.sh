@@ -4,11 +4,29 @@
 # masking, bad input that changes nothing, the audit chain, and the purge.
 # Everyone here is fictional.
 . "$(dirname "$0")/lib.sh"
+# fontconfig's caches held by slip-rendering worker threads (tests/lsan-fonts.supp)
+export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
 mkdir -p "$T/prints"
+PW='Counter-2026-pw'
+# the administrator comes from a seed file ([auth] users_file)
+hash=$(printf '%s\n' "$PW" | "$MG_BIN/madoctl" user hash --password-stdin)
+printf 'id,name,role,password_hash\nadmin,管理者,administrator,%s\n' "$hash" > "$T/users.csv"
+chmod 600 "$T/users.csv"
+printf 'id,name,role,password_hash\nadmin,管理者,administrator,%s\nbob,ボブ,chief,%s\n' "$hash" "$hash" > "$T/bad-users.csv"
+chmod 600 "$T/bad-users.csv"
+bad=$(write_config badusers <<CONF
+[auth]
+users_file = $T/bad-users.csv
+CONF
+)
+out=$("$MG_BIN/madoguchid" --config "$bad" 2>&1); st=$?
+check "a bad seed file stops the start, naming file:line and the rule" bash -c "[ $st -ne 0 ] && grep -q 'bad-users.csv:3: the role is one of' <<<'$out'"
 conf=$(write_config visits <<CONF
 plugin_dir = $MG_PLUGINS
+[auth]
+users_file = $T/users.csv
 [http]
 listen = 127.0.0.1:0
 [pack]
@@ -29,9 +47,9 @@ DB="$T/visits/state/madoguchi.db"
 B="https://127.0.0.1:$PORT/api/v1"
 check "the demo pack is pulled" ctl pack pull
 
-PW='Counter-2026-pw'
 adduser() { printf '%s\n' "$PW" | ctl user add "$1" --name "$2" --role "$3" --password-stdin >/dev/null; }
-check "users are added" eval 'adduser admin 管理者 administrator && adduser tanaka 田中 staff && adduser sato 佐藤 staff && adduser suzuki 鈴木 supervisor'
+check "the seeded administrator is there" json_ok "$(ctl user list --json)" 'map(.id) == ["admin"]'
+check "users are added" eval 'adduser tanaka 田中 staff && adduser sato 佐藤 staff && adduser suzuki 鈴木 supervisor'
 
 # call JAR METHOD PATH [BODY]: the status code; the body lands in $T/body.
 # The CSRF token of a jar is kept in JAR.csrf.
