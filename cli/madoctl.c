@@ -60,6 +60,8 @@ static int cmd_user_unlock(const struct opts *o, char **argv);
 static int cmd_audit_verify(const struct opts *o, char **argv);
 static int cmd_audit_log(const struct opts *o, char **argv);
 static int cmd_visits_purge(const struct opts *o, char **argv);
+static int cmd_tablet_list(const struct opts *o, char **argv);
+static int cmd_tablet_del(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -100,6 +102,9 @@ static const struct command commands[] = {
      cmd_audit_verify},
     {"audit log", "[--limit N] [--object OBJ]",
      "audit records, newest first (default 50, at most 10000)", 0, cmd_audit_log},
+    {"tablet list", "", "tablets registered to counters", 0, cmd_tablet_list},
+    {"tablet del", "ID", "remove a tablet's registration (its staff can no "
+     "longer log in on it)", 1, cmd_tablet_del},
     {"visits purge", "",
      "close cases past close of business and purge those past retention now",
      0, cmd_visits_purge},
@@ -588,6 +593,36 @@ static void human_audit_log(const struct mg_json *r) {
     print_cell(str_or(e, "detail", ""));
     putchar('\n');
   }
+}
+
+static void human_tablets(const struct mg_json *r) {
+  if (!r || r->type != MG_JSON_ARRAY || r->u.arr.n == 0) {
+    printf("no tablets\n");
+    return;
+  }
+  printf("%-14s %-12s %-20s %-24s %s\n", "ID", "COUNTER", "REGISTERED",
+         "BY", "NAME");
+  for (size_t i = 0; i < r->u.arr.n; i++) {
+    const struct mg_json *t = r->u.arr.items[i];
+    printf("%-14s %-12s %-20s %-24s ", str_or(t, "id", "?"),
+           str_or(t, "counter", "?"), str_or(t, "created_at", "?"),
+           str_or(t, "created_by", "?"));
+    print_cell(str_or(t, "name", ""));
+    putchar('\n');
+  }
+}
+
+static void human_tablet_del(const struct mg_json *r) {
+  printf("tablet %s removed\n", str_or(r, "id", "?"));
+}
+
+static int cmd_tablet_list(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "tablet-list", NULL, human_tablets);
+}
+
+static int cmd_tablet_del(const struct opts *o, char **argv) {
+  return simple(o, "tablet-del", argv[0], human_tablet_del);
 }
 
 static void human_visits_purge(const struct mg_json *r) {

@@ -194,6 +194,12 @@ static void session_post(void *ud, struct mg_http_txn *t,
     counter = tablet_counter;
   } else {
     admin_only = d->cfg->auth_require_tablet;
+    if (admin_only && user && pw && !counter) {
+      mg_http_reply_error(t, 403, "tablet_not_registered",
+                          "this tablet is not registered to a counter; an "
+                          "administrator registers it first");
+      goto out;
+    }
   }
   if (!user || !*user || strlen(user) > 64 || !pw || !*pw || strlen(pw) > 200 ||
       !counter) {

@@ -785,3 +785,39 @@ int mg__auth_cookie_value(const char *cookie, const char *name, char *out,
   }
   return -1;
 }
+
+int mg_auth_tablet_list_json(struct mg_store *st, struct mg_jw *w) {
+  sqlite3_stmt *s = NULL;
+  int rc;
+  if (sqlite3_prepare_v2(mg_store_db(st),
+                         "SELECT id, counter, name, created_by, created_at FROM "
+                         "tablets ORDER BY counter, created_at",
+                         -1, &s, NULL) != SQLITE_OK)
+    return -EIO;
+  mg_jw_arr(w);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    static const char *const keys[] = {"id", "counter", "name", "created_by",
+                                       "created_at"};
+    mg_jw_obj(w);
+    for (int i = 0; i < 5; i++)
+      mg_jw_kstr(w, keys[i], (const char *)sqlite3_column_text(s, i));
+    mg_jw_obj_end(w);
+  }
+  mg_jw_arr_end(w);
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int mg_auth_tablet_del(struct mg_store *st, const char *id) {
+  sqlite3_stmt *s = NULL;
+  int rc = -EIO;
+  if (sqlite3_prepare_v2(mg_store_db(st), "DELETE FROM tablets WHERE id = ?",
+                         -1, &s, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_DONE)
+    rc = sqlite3_changes(mg_store_db(st)) ? 0 : -ENOENT;
+  sqlite3_finalize(s);
+  if (rc == 0)
+    mg_log_notice("auth", "tablet %s removed", id);
+  return rc;
+}

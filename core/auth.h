@@ -130,6 +130,11 @@ int mg_auth_tablet_add(struct mg_store *st, const char *counter,
 /* The counter of a tablet token: 0, or -ENOENT. */
 int mg_auth_tablet_counter(struct mg_store *st, const char *token,
                            char counter[72]);
+/* [{id, counter, name, created_by, created_at}] by counter. */
+int mg_auth_tablet_list_json(struct mg_store *st, struct mg_jw *w);
+/* Remove a registration: the tablet's staff can no longer log in on it.
+ * 0, -ENOENT. */
+int mg_auth_tablet_del(struct mg_store *st, const char *id);
 /* A cookie's value out of a Cookie header; 0 when found. */
 int mg__auth_cookie_value(const char *cookie, const char *name, char *out,
                           size_t len);

@@ -281,6 +281,27 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
     mg_jw_obj_end(w);
     return 0;
   }
+  if (strcmp(cmd, "tablet-list") == 0) {
+    if (mg_auth_tablet_list_json(d->store, w))
+      return mg_err_set(err, -EIO, "cannot read the tablets");
+    return 0;
+  }
+  if (strcmp(cmd, "tablet-del") == 0) {
+    const char *id = one_arg(args);
+    int rc;
+    if (!id)
+      return mg_err_set(err, -EINVAL, "tablet-del takes the tablet id");
+    if ((rc = mg_auth_tablet_del(d->store, id)) == -ENOENT)
+      return mg_err_set(err, -EINVAL, "no tablet \"%s\"", id);
+    if (rc)
+      return mg_err_set(err, rc, "cannot remove the tablet");
+    mg_audit_append(d->store, time(NULL), "madoctl", "-", "tablet.remove", id, "");
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "id", id);
+    mg_jw_kbool(w, "deleted", 1);
+    mg_jw_obj_end(w);
+    return 0;
+  }
   if (strcmp(cmd, "visits-housekeeping") == 0) {
     size_t closed = 0, purged = 0;
     if (mg_visits_housekeeping(d->visits, time(NULL), &closed, &purged))

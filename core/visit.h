@@ -4,8 +4,8 @@
  *
  * - A case has a random id (API), a procedure number (8 digits, Luhn check
  *   digit; typed at a counter) and a continuation token (32 random bytes,
- *   base64url, in the slip's QR code as "MG1:<token>"; only its SHA-256 is
- *   stored).  Every lookup needs a staff session; the number alone never
+ *   base64url, in the slip's QR code as "MG1:<token>"; looked up by its
+ *   SHA-256, and kept only inside the sealed data to print the slip again).  Every lookup needs a staff session; the number alone never
  *   opens a case without one.
  * - Personal data (names, kana, birth dates, addresses, the slip text,
  *   notes) is sealed with the box's data key (crypto.h), bound to the case

@@ -42,7 +42,7 @@ static int require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
 static void reply_err(struct mg_http_txn *t, int rc, const struct mg_err *e) {
   switch (rc) {
   case -ENOENT: mg_http_reply_error(t, 404, "not_found", e->msg); break;
-  case -EINVAL: mg_http_reply_error(t, 400, "invalid", e->msg); break;
+  case -EINVAL: mg_http_reply_error(t, 400, "bad_request", e->msg); break;
   case -ESTALE: mg_http_reply_error(t, 409, "case_closed", e->msg); break;
   case -EPERM: mg_http_reply_error(t, 403, "forbidden", e->msg); break;
   case -ENODATA: mg_http_reply_error(t, 503, "no_pack", e->msg); break;
@@ -63,7 +63,7 @@ static void reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
 /* Answer with the whole case (loaded again after a change). */
 static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
                         const struct who *w, const char *id, int status,
-                        const char *token) {
+                        const char *token, const char *audit) {
   struct mg_visit *v = NULL;
   struct mg_err e = {{0}};
   struct mg_buf b;
@@ -73,6 +73,8 @@ static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
     reply_err(t, rc, &e);
     return;
   }
+  if (audit)
+    mg_visits_audit(d->visits, &w->a, audit, id, "");
   mg_buf_init(&b);
   mg_jw_init(&jw, &b);
   if (token) { /* once, at creation: the tablet may show or print it */
@@ -100,12 +102,12 @@ static struct mg_json *body_obj(struct mg_http_txn *t,
   char msg[256];
   if (mg_json_parse(req->body, req->body_len, NULL, &doc, &je)) {
     snprintf(msg, sizeof(msg), "the body is not JSON: %s", je.msg);
-    mg_http_reply_error(t, 400, "invalid", msg);
+    mg_http_reply_error(t, 400, "bad_request", msg);
     return NULL;
   }
   if (doc->type != MG_JSON_OBJECT) {
     mg_json_free(doc);
-    mg_http_reply_error(t, 400, "invalid", "the body must be a JSON object");
+    mg_http_reply_error(t, 400, "bad_request", "the body must be a JSON object");
     return NULL;
   }
   return doc;
@@ -171,7 +173,7 @@ static int parse_people(const struct mg_json *arr, struct mg_visit_person *out,
     memset(&out[i], 0, sizeof(out[i]));
     if (o->type != MG_JSON_OBJECT)
       return mg_err_set(e, -EINVAL, "people[%zu]: must be an object", i);
-    if (only_keys(o, keys, where, e) ||
+    if (only_keys(o, keys, "people[]", e) ||
         opt_str(o, "name", (const char **)&out[i].name, where, e) ||
         opt_str(o, "kana", (const char **)&out[i].kana, where, e) ||
         opt_str(o, "address", (const char **)&out[i].address, where, e) ||
@@ -256,12 +258,12 @@ static void visit_create(void *ud, struct mg_http_txn *t,
     goto out;
   }
   if (!*le) {
-    mg_http_reply_error(t, 400, "invalid", "life_event: required");
+    mg_http_reply_error(t, 400, "bad_request", "life_event: required");
     goto out;
   }
   if (*fd) {
     if (mg_date_parse(fd, &filing)) {
-      mg_http_reply_error(t, 400, "invalid", "filing_date: must be a date YYYY-MM-DD");
+      mg_http_reply_error(t, 400, "bad_request", "filing_date: must be a date YYYY-MM-DD");
       goto out;
     }
     fp = &filing;
@@ -272,7 +274,7 @@ static void visit_create(void *ud, struct mg_http_txn *t,
     reply_err(t, rc, &e);
     goto out;
   }
-  reply_state(d, t, &w, v->id, 201, token);
+  reply_state(d, t, &w, v->id, 201, token, NULL);
 out:
   OPENSSL_cleanse(token, sizeof(token));
   mg_visit_free(v);
@@ -300,7 +302,7 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
     goto out;
   }
   if (!*token == !*number) {
-    mg_http_reply_error(t, 400, "invalid", "give either token or number");
+    mg_http_reply_error(t, 400, "bad_request", "give either token or number");
     goto out;
   }
   rc = *token ? mg_visit_by_token(d->visits, &w.a, token, &v, &e)
@@ -314,7 +316,7 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
   }
   mg_visits_audit(d->visits, &w.a, "visit.resume", v->id,
                   *token ? "token" : "number");
-  reply_state(d, t, &w, v->id, 200, NULL);
+  reply_state(d, t, &w, v->id, 200, NULL, NULL);
 out:
   mg_visit_free(v);
   mg_json_free(doc);
@@ -555,7 +557,6 @@ static void slip_done(uv_work_t *req, int status) {
   if (!j->print) {
     snprintf(disp, sizeof(disp), "inline; filename=\"slip-%s.pdf\"", j->number);
     mg_http_set_header(j->t, "content-disposition:", disp);
-    mg_http_set_header(j->t, "cache-control:", "no-store");
     mg_http_reply(j->t, 200, "application/pdf", j->pdf, j->len);
     mg_visits_audit(j->d->visits, &j->w.a, "slip.download", j->visit_id, "");
     slip_job_free(j);
@@ -656,8 +657,7 @@ static void visit_get_h(void *ud, struct mg_http_txn *t,
   if (require(d, t, 0, &w))
     return;
   if (n == 1) {
-    mg_visits_audit(d->visits, &w.a, "visit.view", seg[0], "");
-    reply_state(d, t, &w, seg[0], 200, NULL);
+    reply_state(d, t, &w, seg[0], 200, NULL, "visit.view");
   } else if (n == 2 && strcmp(seg[1], "slip.pdf") == 0) {
     slip_start(d, t, &w, seg[0], 0);
   } else {
@@ -759,10 +759,12 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
     slip_start(d, t, &w, id, 1);
     goto out;
   }
+  if (rc == -EPERM) /* refused attempts on a case are worth knowing */
+    mg_visits_audit(d->visits, &w.a, "visit.refused", id, e.msg);
   if (rc)
     reply_err(t, rc, &e);
   else
-    reply_state(d, t, &w, id, 200, NULL);
+    reply_state(d, t, &w, id, 200, NULL, NULL);
 out:
   mg_json_free(doc);
   if (req->body_len)

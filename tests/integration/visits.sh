@@ -242,5 +242,9 @@ for f in (db, db + "-wal"):
         sys.exit(1)
 PY
 check "the audit chain is still intact after the purge" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' audit verify | grep -q intact"
+tabs=$(ctl tablet list --json)
+check "madoctl tablet list shows both tablets" json_ok "$tabs" 'map(.counter) == ["kosodate-1", "shimin-1"]'
+check "madoctl tablet del removes one" ctl tablet del "$(jq -r '.[0].id' <<<"$tabs")"
+check "... whose staff can no longer log in there" test "$(login "$K" sato)" = 403
 check "the daemon stops cleanly" stop_daemon TERM
 summary
