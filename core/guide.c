@@ -182,8 +182,10 @@ int mg_guide_compute(const struct mg_guide_input *in, struct mg_guide_state *st)
       auto_on = holds(&e, pr->condition, gp->who);
     if (auto_on)
       gp->source = man == 0 ? MG_GUIDE_REMOVED : MG_GUIDE_AUTO;
-    else if (man == 1)
-      gp->source = MG_GUIDE_ADDED;
+    else if (man == 1) {
+      gp->source = MG_GUIDE_ADDED; /* by hand: for the household */
+      gp->per_person = 0;
+    }
     else
       continue;
     st->n_procs++;

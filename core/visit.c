@@ -223,6 +223,13 @@ out:
   return rc;
 }
 
+/* A note's associated data: its case, author and time, so that no other
+ * sealed blob (the case's personal data, another note) opens as this note. */
+static void note_aad(const char *id, const char *author, const char *at,
+                     char out[200]) {
+  snprintf(out, 200, "%s/note/%s/%s", id, author, at);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Loading                                                                */
 
@@ -309,6 +316,7 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
   }
   PREP("SELECT author, counter, at, body FROM visit_notes WHERE visit_id = ?1 "
        "ORDER BY id");
+  char aad[200];
   while (sqlite3_step(s) == SQLITE_ROW) {
     void *n = realloc(v->notes, (v->n_notes + 1) * sizeof(*v->notes));
     unsigned char *plain = NULL;
@@ -321,7 +329,8 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
     col_copy(s, 0, x->author, sizeof(x->author));
     col_copy(s, 1, x->counter, sizeof(x->counter));
     col_copy(s, 2, x->at, sizeof(x->at));
-    if (mg_open(vs->key, v->id, sqlite3_column_blob(s, 3),
+    note_aad(v->id, x->author, x->at, aad);
+    if (mg_open(vs->key, aad, sqlite3_column_blob(s, 3),
                 (size_t)sqlite3_column_bytes(s, 3), &plain, &plen)) {
       rc = -EIO;
       goto out;
@@ -907,7 +916,7 @@ int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
   struct change c;
   unsigned char *blob = NULL;
   size_t blen = 0;
-  char now[24];
+  char now[24], aad[200];
   int rc = change_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
@@ -916,11 +925,12 @@ int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
                     MG_VISIT_MAX_TEXT);
     goto out;
   }
-  if ((rc = mg_seal(vs->key, id, text, strlen(text), &blob, &blen))) {
+  iso_time(time(NULL), now);
+  note_aad(id, a->user, now, aad);
+  if ((rc = mg_seal(vs->key, aad, text, strlen(text), &blob, &blen))) {
     rc = mg_err_set(err, rc, "cannot seal the note");
     goto out;
   }
-  iso_time(time(NULL), now);
   struct stmt sv = {"INSERT INTO visit_notes (visit_id, author, counter, at, "
                     "body) VALUES (?1, ?2, ?3, ?4, ?5)",
                     {id, a->user, a->counter, now}, 4, blob, blen};
