@@ -546,7 +546,7 @@ static void print_done(void *ud, int status, const char *json) {
 
 static void slip_done(uv_work_t *req, int status) {
   struct slip_job *j = req->data;
-  char disp[128], args[4400];
+  char disp[128], title[32];
   if (status || j->rc) {
     unlink(j->path);
     mg_http_reply_error(j->t, 500, "render_failed",
@@ -564,11 +564,20 @@ static void slip_done(uv_work_t *req, int status) {
   }
   const char *printer =
       mg_plugin_host_device_for(j->d->plugins, "printer", j->w.a.counter);
-  snprintf(args, sizeof(args), "{\"path\":\"%s\",\"title\":\"slip %s\"}",
-           j->path, j->number);
-  int rc = printer ? mg_plugin_host_command(j->d->plugins, printer, "print",
-                                            args, print_done, j)
-                   : -ENOENT;
+  struct mg_buf ab;
+  struct mg_jw aw;
+  mg_buf_init(&ab);
+  mg_jw_init(&aw, &ab);
+  mg_jw_obj(&aw);
+  mg_jw_kstr(&aw, "path", j->path);
+  snprintf(title, sizeof(title), "slip %s", j->number);
+  mg_jw_kstr(&aw, "title", title);
+  mg_jw_obj_end(&aw);
+  int rc = !printer ? -ENOENT
+           : ab.oom ? -ENOMEM
+                    : mg_plugin_host_command(j->d->plugins, printer, "print",
+                                             ab.data, print_done, j);
+  mg_buf_free(&ab);
   if (rc) {
     unlink(j->path);
     mg_http_reply_error(j->t, rc == -ENOENT ? 409 : 503, "no_printer",
