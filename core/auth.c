@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crypto.h"
 #include "csv.h"
 #include "log.h"
 
@@ -36,11 +37,6 @@ int mg_auth_role_parse(const char *s) {
   return MG_ROLE_NONE;
 }
 
-static void iso_time(time_t t, char out[24]) {
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void iso_date(time_t t, char out[16]) {
   struct tm tm;
@@ -119,13 +115,7 @@ static int random_b64url(size_t n, char *out) {
 
 /* hex SHA-256 of a token: what the sessions table keys on */
 static int token_hash(const char *token, char out[65]) {
-  unsigned char md[32];
-  unsigned int len = 0;
-  if (!EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) || len != 32)
-    return -EIO;
-  for (int i = 0; i < 32; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
-  return 0;
+  return mg_sha256_hex(token, strlen(token), out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -251,7 +241,7 @@ int mg_auth_user_add_hashed(struct mg_store *st, const char *id,
     return mg_err_set(err, -EINVAL, "dates are YYYY-MM-DD");
   if (valid_from && valid_until && strcmp(valid_from, valid_until) > 0)
     return mg_err_set(err, -EINVAL, "valid-from is after valid-until");
-  iso_time(now, created);
+  mg_store_time(now, created);
   rc = -EIO;
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO users(id, name, role, pw_hash, valid_from, "
@@ -405,7 +395,7 @@ enum mg_auth_result mg_auth_login_finish(struct mg_store *st, const char *id,
   enum mg_auth_result res = MG_AUTH_ERROR;
 
   memset(out, 0, sizeof(*out));
-  iso_time(now, nowiso);
+  mg_store_time(now, nowiso);
   iso_date(now, today);
   if (!id_ok(id))
     return MG_AUTH_BAD;
@@ -443,7 +433,7 @@ enum mg_auth_result mg_auth_login_finish(struct mg_store *st, const char *id,
   if (!matched) {
     failed = locked[0] ? 1 : failed + 1; /* a lock that ran out starts over */
     if (failed >= MG_AUTH_MAX_FAILED) {
-      iso_time(now + MG_AUTH_LOCK_S, out->locked_until);
+      mg_store_time(now + MG_AUTH_LOCK_S, out->locked_until);
       if (set_failed(db, id, 0, out->locked_until))
         goto out;
       mg_log_warn("auth", "user %s locked until %s after %d wrong passwords", id,
@@ -471,7 +461,7 @@ enum mg_auth_result mg_auth_login_finish(struct mg_store *st, const char *id,
     goto out;
   snprintf(out->user_id, sizeof(out->user_id), "%s", id);
   snprintf(out->counter, sizeof(out->counter), "%s", counter);
-  iso_time(now + MG_AUTH_SESSION_S, out->expires_at);
+  mg_store_time(now + MG_AUTH_SESSION_S, out->expires_at);
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO sessions(token_hash, user_id, counter, csrf, "
                          "created_at, expires_at) VALUES (?,?,?,?,?,?)",
@@ -527,7 +517,7 @@ int mg_auth_session_get(struct mg_store *st, const char *token, time_t now,
   memset(out, 0, sizeof(*out));
   if (!token || !*token || strlen(token) > 64 || token_hash(token, th))
     return -ENOENT;
-  iso_time(now, nowiso);
+  mg_store_time(now, nowiso);
   if (sqlite3_prepare_v2(db,
                          "SELECT s.user_id, u.name, u.role, s.counter, s.csrf, "
                          "s.expires_at FROM sessions s JOIN users u ON u.id = "
@@ -727,7 +717,7 @@ int mg_auth_tablet_add(struct mg_store *st, const char *counter,
   if (random_b64url(TOKEN_LEN, token) || random_b64url(9, id) ||
       token_hash(token, th))
     return mg_err_set(err, -EIO, "no random bytes");
-  iso_time(now, created);
+  mg_store_time(now, created);
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO tablets (id, token_hash, counter, name, "
                          "created_by, created_at) VALUES (?,?,?,?,?,?)",

@@ -353,3 +353,17 @@ out:
   }
   return rc;
 }
+
+int mg_sha256_hex(const void *data, size_t len, char out[65]) {
+  static const char hx[] = "0123456789abcdef";
+  unsigned char md[32];
+  unsigned int n = 0;
+  if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
+    return -EIO;
+  for (int i = 0; i < 32; i++) {
+    out[2 * i] = hx[md[i] >> 4];
+    out[2 * i + 1] = hx[md[i] & 15];
+  }
+  out[64] = 0;
+  return 0;
+}

@@ -39,4 +39,8 @@ int mg_seal(const struct mg_key *key, const char *aad, const void *in,
 int mg_open(const struct mg_key *key, const char *aad, const void *in,
             size_t len, unsigned char **out, size_t *out_len);
 
+/* Lower-case hex SHA-256 of `len` bytes (tokens are looked up by it).
+ * 0, or -EIO. */
+int mg_sha256_hex(const void *data, size_t len, char out[65]);
+
 #endif

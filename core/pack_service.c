@@ -8,6 +8,7 @@
  * the tablets.
  */
 #include "pack_service.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,15 +79,10 @@ struct mg_pack_service {
   char last_msg[MG_ERR_MSG_MAX];
 };
 
-static void iso_time(time_t t, char *buf, size_t len) {
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void release_json(const struct mg_pack_release *r, struct mg_jw *w) {
   char when[32];
-  iso_time(r->activated_at, when, sizeof(when));
+  mg_store_time(r->activated_at, when);
   mg_jw_obj(w);
   mg_jw_kstr(w, "commit", r->commit);
   mg_jw_kstr(w, "signer", r->signer);
@@ -101,7 +97,7 @@ void mg_pack_service_json(const struct mg_pack_service *s, int full,
   mg_jw_kstr(w, "state", s && s->have_active ? "active" : "none");
   if (s && s->have_active) {
     char when[32];
-    iso_time(s->active.activated_at, when, sizeof(when));
+    mg_store_time(s->active.activated_at, when);
     mg_jw_kstr(w, "commit", s->active.commit);
     mg_jw_kstr(w, "signer", s->active.signer);
     mg_jw_kstr(w, "fingerprint", s->active.fingerprint);
@@ -117,7 +113,7 @@ void mg_pack_service_json(const struct mg_pack_service *s, int full,
     mg_jw_key(w, "last_pull");
     if (s->last_at) {
       char when[32];
-      iso_time(s->last_at, when, sizeof(when));
+      mg_store_time(s->last_at, when);
       mg_jw_obj(w);
       mg_jw_kstr(w, "at", when);
       mg_jw_kbool(w, "ok", s->last_rc == 0);

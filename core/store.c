@@ -751,3 +751,10 @@ cleanup:
   sqlite3_finalize(stmt);
   return ret;
 }
+
+void mg_store_time(time_t t, char out[24]) {
+  struct tm tm;
+  if (!gmtime_r(&t, &tm))
+    memset(&tm, 0, sizeof(tm));
+  strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

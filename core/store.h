@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -47,6 +48,9 @@ int mg_store_run_end(struct mg_store *st, int64_t run_id);
  * (key names only, never values). */
 char *mg_store_meta_get(struct mg_store *st, const char *key);
 int mg_store_meta_set(struct mg_store *st, const char *key, const char *value);
+
+/* A UTC time as stored in every table: "2026-04-01T09:30:00Z". */
+void mg_store_time(time_t t, char out[24]);
 
 /* For tests: create a database at exactly schema version `version`
  * (0 = a valid empty WAL database) by applying migrations 1..version;

@@ -28,11 +28,6 @@ struct mg_visits {
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 
-static void iso_time(time_t t, char out[24]) {
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void hexlify(const unsigned char *in, size_t n, char *out) {
   static const char hx[] = "0123456789abcdef";
@@ -44,13 +39,7 @@ static void hexlify(const unsigned char *in, size_t n, char *out) {
 }
 
 static int token_hash(const char *token, char out[65]) {
-  unsigned char md[32];
-  unsigned len = 0;
-  if (!EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) ||
-      len != 32)
-    return -EIO;
-  hexlify(md, 32, out);
-  return 0;
+  return mg_sha256_hex(token, strlen(token), out);
 }
 
 static int new_token(char out[64]) {
@@ -260,7 +249,7 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
   sqlite3_stmt *s = NULL;
   char now[24];
   int rc = 0;
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
 
 #define PREP(sql)                                                            \
   do {                                                                       \
@@ -585,7 +574,7 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
   else
     mg_date_today(&f);
   mg_date_format(&f, fdate, sizeof(fdate));
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   if (RAND_bytes(raw, sizeof(raw)) != 1 || new_token(token) ||
       token_hash(token, th)) {
     rc = mg_err_set(err, -EIO, "no random bytes");
@@ -686,7 +675,7 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
   sqlite3 *db = mg_store_db(vs->st);
   char now[24];
   int ok = begin(db) == SQLITE_OK;
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   for (size_t i = 0; ok && i < n; i++) {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db, sv[i].sql, -1, &s, NULL);
@@ -741,7 +730,7 @@ int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
                     "case (its condition does not hold)", question);
     goto out;
   }
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   struct stmt sv[] = {
       {"INSERT INTO visit_answers (visit_id, question, answer, by_user, "
        "counter, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
@@ -838,7 +827,7 @@ int mg_visit_manual(struct mg_visits *vs, const struct mg_visit_actor *a,
                     "pack of this case", procedure);
     goto out;
   }
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   struct stmt set = {
       "INSERT INTO visit_manual (visit_id, procedure, action, by_user, "
       "counter, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
@@ -889,7 +878,7 @@ int mg_visit_set_status(struct mg_visits *vs, const struct mg_visit_actor *a,
                     "procedures of this case", procedure);
     goto out;
   }
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   struct stmt sv = {
       "INSERT INTO visit_status (visit_id, procedure, counter, status, "
       "by_user, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
@@ -925,7 +914,7 @@ int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
                     MG_VISIT_MAX_TEXT);
     goto out;
   }
-  iso_time(time(NULL), now);
+  mg_store_time(time(NULL), now);
   note_aad(id, a->user, now, aad);
   if ((rc = mg_seal(vs->key, aad, text, strlen(text), &blob, &blen))) {
     rc = mg_err_set(err, rc, "cannot seal the note");
@@ -1020,8 +1009,8 @@ int mg_visit_unmask(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   time_t t = time(NULL);
-  iso_time(t, now);
-  iso_time(t + (time_t)(vs->cfg->visit_unmask_for / 1000), until);
+  mg_store_time(t, now);
+  mg_store_time(t + (time_t)(vs->cfg->visit_unmask_for / 1000), until);
   struct stmt sv = {
       "INSERT INTO visit_unmask (visit_id, counter, by_user, at, until) "
       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (visit_id, counter) DO UPDATE "
@@ -1042,8 +1031,8 @@ int mg_visit_close(struct mg_visits *vs, const struct mg_visit_actor *a,
   if (rc && rc != -ENODATA)
     goto out;
   time_t t = time(NULL);
-  iso_time(t, now);
-  iso_time(t + (time_t)(vs->cfg->visit_retention / 1000), purge);
+  mg_store_time(t, now);
+  mg_store_time(t + (time_t)(vs->cfg->visit_retention / 1000), purge);
   struct stmt sv = {"UPDATE visits SET status = 'closed', closed_at = ?2, "
                     "purge_after = ?3 WHERE id = ?1",
                     {id, now, purge}, 3, NULL, 0};
@@ -1073,7 +1062,7 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
   int rc = 0;
   size_t nc = 0, np = 0;
 
-  iso_time(now, now_s);
+  mg_store_time(now, now_s);
   if (ca && *ca) {
     /* the latest close of business at or before now, local time */
     struct tm tm;
@@ -1085,8 +1074,8 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     time_t t = mktime(&tm);
     if (t > now)
       t -= 86400;
-    iso_time(t, cut);
-    iso_time(now + (time_t)(vs->cfg->visit_retention / 1000), purge);
+    mg_store_time(t, cut);
+    mg_store_time(now + (time_t)(vs->cfg->visit_retention / 1000), purge);
     const char *args[] = {now_s, purge, cut};
     if (begin(db) != SQLITE_OK)
       return -EIO;
@@ -1174,7 +1163,7 @@ int mg_visit_search(struct mg_visits *vs, const struct mg_visit_actor *a,
       return mg_err_set(err, -EINVAL, "number: 8 digits with a valid check "
                         "digit");
   }
-  iso_time(time(NULL) - (time_t)vs->cfg->visit_search_days * 86400, since);
+  mg_store_time(time(NULL) - (time_t)vs->cfg->visit_search_days * 86400, since);
   if (sqlite3_prepare_v2(db,
                          "SELECT id, number, life_event, created_at, status, "
                          "counter, personal FROM visits WHERE created_at >= ?1 "
