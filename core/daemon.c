@@ -242,6 +242,8 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                    const struct mg_json *args, struct mg_jw *w,
                    struct mg_err *err) {
   struct mg_daemon *d = ud;
+  if (strncmp(cmd, "audit-", 6) == 0)
+    mg_visits_flush(d->visits); /* pending reads first */
   if (strcmp(cmd, "audit-verify") == 0) {
     struct mg_err e = {{0}};
     int64_t rows = 0;
@@ -459,6 +461,7 @@ static void close_ours(void *ud) {
   }
   if (d->housekeeping_on) {
     uv_close((uv_handle_t *)&d->housekeeping, close_cb_noop);
+    uv_close((uv_handle_t *)&d->audit_flush, close_cb_noop);
     d->housekeeping_on = 0;
   }
 }
@@ -478,6 +481,11 @@ static void on_signal(uv_signal_t *s, int signum) {
     reload(d);
   else
     begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_audit_flush(uv_timer_t *t) {
+  struct mg_daemon *d = t->data;
+  mg_visits_flush(d->visits);
 }
 
 static void on_housekeeping(uv_timer_t *t) {
@@ -572,6 +580,9 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
   uv_timer_init(&d->loop, &d->housekeeping);
   d->housekeeping.data = d;
   uv_timer_start(&d->housekeeping, on_housekeeping, 60000, 60000);
+  uv_timer_init(&d->loop, &d->audit_flush);
+  d->audit_flush.data = d;
+  uv_timer_start(&d->audit_flush, on_audit_flush, 250, 250);
   d->housekeeping_on = 1;
   snprintf(sock, sizeof(sock), "%s/ctl.sock", cfg->runtime_dir);
   if (mg_ctl_start(&d->loop, sock, cfg->ctl_group, mg__daemon_ctl, d, &d->ctl,

@@ -30,6 +30,7 @@ struct mg_daemon {
   struct mg_visits *visits;
   struct mg_key data_key;      /* residents' data at rest (crypto.h) */
   uv_timer_t housekeeping;     /* closes and purges cases (visit.h) */
+  uv_timer_t audit_flush;      /* group commit of read audit rows */
   int housekeeping_on;
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog;

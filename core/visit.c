@@ -18,11 +18,22 @@
 #include "log.h"
 #include "pack.h"
 
+/* An audit row of a read, waiting for the next group commit. */
+struct pending_audit {
+  time_t at;
+  char actor[72], counter[72], action[32], object[48];
+  char *detail;
+};
+
+#define AUDIT_BATCH 256
+
 struct mg_visits {
   struct mg_store *st;
   const struct mg_key *key;
   struct mg_pack_service *packs;
   const struct mg_config *cfg;
+  struct pending_audit q[AUDIT_BATCH];
+  size_t nq;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -106,13 +117,46 @@ static int finish(sqlite3 *db, int ok) {
   return SQLITE_ERROR;
 }
 
+/* Reads are audited in groups: one transaction (one fsync) per batch
+ * instead of one per GET.  Changes write their audit row in their own
+ * transaction (apply). */
 void mg_visits_audit(struct mg_visits *vs, const struct mg_visit_actor *a,
                      const char *action, const char *visit_id,
                      const char *detail) {
-  char obj[48];
-  snprintf(obj, sizeof(obj), "visit:%s", visit_id ? visit_id : "-");
-  mg_audit_append(vs->st, time(NULL), a ? a->user : "-", a ? a->counter : "-",
-                  action, obj, detail ? detail : "");
+  if (vs->nq == AUDIT_BATCH)
+    mg_visits_flush(vs);
+  struct pending_audit *p = &vs->q[vs->nq];
+  p->at = time(NULL);
+  snprintf(p->actor, sizeof(p->actor), "%s", a ? a->user : "-");
+  snprintf(p->counter, sizeof(p->counter), "%s", a ? a->counter : "-");
+  snprintf(p->action, sizeof(p->action), "%s", action);
+  snprintf(p->object, sizeof(p->object), "visit:%s", visit_id ? visit_id : "-");
+  if (!(p->detail = strdup(detail ? detail : ""))) {
+    mg_log_err("visit", "out of memory: an audit row of %s is lost", action);
+    return;
+  }
+  vs->nq++;
+}
+
+int mg_visits_flush(struct mg_visits *vs) {
+  sqlite3 *db;
+  int ok;
+  if (!vs || !vs->nq)
+    return 0;
+  db = mg_store_db(vs->st);
+  ok = begin(db) == SQLITE_OK;
+  for (size_t i = 0; ok && i < vs->nq; i++) {
+    struct pending_audit *p = &vs->q[i];
+    ok = mg_audit_append(vs->st, p->at, p->actor, p->counter, p->action,
+                         p->object, p->detail) == 0;
+  }
+  ok = finish(db, ok) == SQLITE_OK;
+  if (!ok)
+    mg_log_err("visit", "%zu audit row(s) of reads could not be written", vs->nq);
+  for (size_t i = 0; i < vs->nq; i++)
+    free(vs->q[i].detail);
+  vs->nq = 0;
+  return ok ? 0 : -EIO;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -516,7 +560,10 @@ int mg_visits_create(struct mg_store *st, const struct mg_key *key,
   return 0;
 }
 
-void mg_visits_free(struct mg_visits *vs) { free(vs); }
+void mg_visits_free(struct mg_visits *vs) {
+  mg_visits_flush(vs);
+  free(vs);
+}
 
 static int check_people(const struct mg_visit_person *people, size_t n,
                         struct mg_err *err) {
@@ -585,7 +632,12 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     rc = mg_err_set(err, rc, "cannot seal the personal data");
     goto out;
   }
-  /* A random number may collide with a kept case: draw again. */
+  /* The case and its audit row in one transaction.  A random number may
+   * collide with a kept case: draw again. */
+  if (begin(db) != SQLITE_OK) {
+    rc = db_fail(db, err, "created");
+    goto out;
+  }
   for (int tries = 0;; tries++) {
     sqlite3_stmt *s = NULL;
     char facts[96];
@@ -615,13 +667,21 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     if (rc == SQLITE_DONE)
       break;
     if (rc != SQLITE_CONSTRAINT || tries >= 20) {
+      finish(db, 0);
       rc = db_fail(db, err, "created");
       goto out;
     }
   }
+  char obj[48];
+  snprintf(obj, sizeof(obj), "visit:%s", id);
+  if (finish(db, mg_audit_append(vs->st, time(NULL), a->user, a->counter,
+                                 "visit.create", obj, life_event) == 0) !=
+      SQLITE_OK) {
+    rc = db_fail(db, err, "created");
+    goto out;
+  }
   mg_log_info("visit", "case %s opened at %s by %s (%zu people)", id,
               a->counter, a->user, n_people);
-  mg_visits_audit(vs, a, "visit.create", id, life_event);
   rc = load_by(vs, a, "id", id, out, err);
 out:
   OPENSSL_cleanse(raw, sizeof(raw));

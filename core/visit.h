@@ -188,9 +188,15 @@ int mg_visit_search(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
                            size_t *purged);
 
-/* Audit for the API layer (e.g. a slip download): visit:<id>. */
+/* Audit of a read (view, search, resume, slip download or print, a
+ * refusal) for the API layer: visit:<id>.  Kept in memory and written in
+ * one transaction by mg_visits_flush (the daemon calls it every 250 ms, at
+ * 256 pending rows, before reading the audit log and at stop), so a GET
+ * costs no fsync; a crash loses at most the reads of that last moment.
+ * Changes write their audit row in their own transaction. */
 void mg_visits_audit(struct mg_visits *vs, const struct mg_visit_actor *a,
                      const char *action, const char *visit_id,
                      const char *detail);
+int mg_visits_flush(struct mg_visits *vs); /* 0 or -EIO; NULL is fine */
 
 #endif
