@@ -26,6 +26,7 @@ struct pending_audit {
 };
 
 #define AUDIT_BATCH 256
+#define STMT_CACHE 48
 
 struct mg_visits {
   struct mg_store *st;
@@ -34,7 +35,47 @@ struct mg_visits {
   const struct mg_config *cfg;
   struct pending_audit q[AUDIT_BATCH];
   size_t nq;
+  struct {
+    const char *sql; /* a static text: the key is its address */
+    sqlite3_stmt *s;
+  } sc[STMT_CACHE];
+  size_t nsc;
 };
+
+/* Prepared statements of static SQL texts, parsed once for the daemon's
+ * life instead of per request (the case is loaded with six statements on
+ * every request).  Returned reset and unbound; stmt_done resets it again so
+ * no read transaction stays open.  Past the cache's size a statement is
+ * prepared per use and finalized. */
+static sqlite3_stmt *stmt(struct mg_visits *vs, const char *sql) {
+  sqlite3_stmt *s = NULL;
+  for (size_t i = 0; i < vs->nsc; i++)
+    if (vs->sc[i].sql == sql) {
+      sqlite3_reset(vs->sc[i].s);
+      sqlite3_clear_bindings(vs->sc[i].s);
+      return vs->sc[i].s;
+    }
+  if (sqlite3_prepare_v3(mg_store_db(vs->st), sql, -1,
+                         vs->nsc < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0,
+                         &s, NULL) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return NULL;
+  }
+  if (vs->nsc < STMT_CACHE) {
+    vs->sc[vs->nsc].sql = sql;
+    vs->sc[vs->nsc++].s = s;
+  }
+  return s;
+}
+
+static void stmt_done(struct mg_visits *vs, sqlite3_stmt *s) {
+  for (size_t i = 0; s && i < vs->nsc; i++)
+    if (vs->sc[i].s == s) {
+      sqlite3_reset(s);
+      return;
+    }
+  sqlite3_finalize(s);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
@@ -289,7 +330,6 @@ void mg_visit_free(struct mg_visit *v) {
 
 static int load_rows(struct mg_visits *vs, struct mg_visit *v,
                      const struct mg_visit_actor *a) {
-  sqlite3 *db = mg_store_db(vs->st);
   sqlite3_stmt *s = NULL;
   char now[24];
   int rc = 0;
@@ -297,9 +337,8 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
 
 #define PREP(sql)                                                            \
   do {                                                                       \
-    sqlite3_finalize(s);                                                     \
-    s = NULL;                                                                \
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||            \
+    stmt_done(vs, s);                                                        \
+    if (!(s = stmt(vs, sql)) ||                                              \
         sqlite3_bind_text(s, 1, v->id, -1, SQLITE_STATIC) != SQLITE_OK) {    \
       rc = -EIO;                                                             \
       goto out;                                                              \
@@ -382,7 +421,7 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
 oom:
   rc = -ENOMEM;
 out:
-  sqlite3_finalize(s);
+  stmt_done(vs, s);
   return rc;
 }
 
@@ -395,17 +434,21 @@ static int load_by(struct mg_visits *vs, const struct mg_visit_actor *a,
   struct mg_visit *v = NULL;
   struct mg_json *facts = NULL;
   struct mg_json_error jerr;
-  char sql[512];
   int rc;
+#define CASE_COLS                                                            \
+  "SELECT id, number, life_event, pack_commit, counter, created_by, "        \
+  "created_at, filing_date, status, IFNULL(closed_at, ''), "                 \
+  "IFNULL(support_counter, ''), facts, personal FROM visits WHERE "
+  static const char *const by_id = CASE_COLS "id = ?1",
+                           *const by_token = CASE_COLS "token_hash = ?1",
+                           *const by_number = CASE_COLS "number = ?1";
+#undef CASE_COLS
+  const char *sql = strcmp(col, "id") == 0           ? by_id
+                    : strcmp(col, "token_hash") == 0 ? by_token
+                                                     : by_number;
 
   *out = NULL;
-  snprintf(sql, sizeof(sql),
-           "SELECT id, number, life_event, pack_commit, counter, created_by, "
-           "created_at, filing_date, status, IFNULL(closed_at, ''), "
-           "IFNULL(support_counter, ''), facts, personal FROM visits "
-           "WHERE %s = ?1",
-           col);
-  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||
+  if (!(s = stmt(vs, sql)) ||
       sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC) != SQLITE_OK) {
     rc = db_fail(db, err, "read");
     goto out;
@@ -449,7 +492,7 @@ static int load_by(struct mg_visits *vs, const struct mg_visit_actor *a,
   *out = v;
   v = NULL;
 out:
-  sqlite3_finalize(s);
+  stmt_done(vs, s);
   mg_json_free(facts);
   mg_visit_free(v);
   return rc;
@@ -562,6 +605,8 @@ int mg_visits_create(struct mg_store *st, const struct mg_key *key,
 
 void mg_visits_free(struct mg_visits *vs) {
   mg_visits_flush(vs);
+  for (size_t i = 0; vs && i < vs->nsc; i++)
+    sqlite3_finalize(vs->sc[i].s);
   free(vs);
 }
 
@@ -737,8 +782,8 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
   int ok = begin(db) == SQLITE_OK;
   mg_store_time(time(NULL), now);
   for (size_t i = 0; ok && i < n; i++) {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sv[i].sql, -1, &s, NULL);
+    sqlite3_stmt *s = stmt(vs, sv[i].sql);
+    int rc = s ? SQLITE_OK : SQLITE_ERROR;
     for (int k = 0; rc == SQLITE_OK && k < sv[i].n; k++)
       rc = sqlite3_bind_text(s, k + 1, sv[i].args[k], -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && sv[i].blob)
@@ -747,7 +792,7 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
     if (rc == SQLITE_OK)
       rc = sqlite3_step(s);
     ok = rc == SQLITE_DONE;
-    sqlite3_finalize(s);
+    stmt_done(vs, s);
   }
   const char *up[] = {now, id};
   ok = ok && exec_args(db, "UPDATE visits SET updated_at = ?1 WHERE id = ?2",
