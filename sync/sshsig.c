@@ -201,8 +201,8 @@ static int parse_pubkey(const unsigned char *blob, size_t n,
                         unsigned char key[ED25519_KEY_LEN], const char *ctx,
                         struct mg_err *err) {
   struct rd r = {blob, n};
-  const unsigned char *t, *k;
-  size_t tn, kn;
+  const unsigned char *t = NULL, *k = NULL;
+  size_t tn = 0, kn = 0; /* -O3 cannot see rd_string sets them */
   char tmp[64];
   int rc = rd_string(&r, &t, &tn, ctx, "key type", err);
   if (rc)
