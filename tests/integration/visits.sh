@@ -217,7 +217,7 @@ guess=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 code=$(call "$A" POST /visits/resume "{\"token\":\"MG1:$guess\"}")
 check "a guessed token: 404 not_found" bash -c "[ $code = 404 ] && jq -e '.error.code == \"not_found\"' '$T/body' >/dev/null"
 check "the number without a session: 401" test "$(curl -sk -o "$T/body" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"number\":\"$NUM\"}" "$B/visits/resume")" = 401
-sqlite3 "$DB" "UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z' WHERE user_id = 'tanaka'"
+sqlite3 -cmd ".timeout 5000" "$DB" "UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z' WHERE user_id = 'tanaka'"
 code=$(call "$A" PUT "/visits/$ID/answers/tn_inu" '{"answer":"yes"}')
 check "an expired session: 401 not_logged_in" bash -c "[ $code = 401 ] && jq -e '.error.code == \"not_logged_in\"' '$T/body' >/dev/null"
 login "$A" tanaka >/dev/null
@@ -228,12 +228,12 @@ check "the audit chain is intact" eval 'ctl audit verify | grep -q intact'
 check "views, answers, prints and resumes are audited" json_ok "$(ctl audit log --json --limit 1000)" '[.entries[].action] as $a | ["visit.create","visit.answer","visit.view","slip.download","slip.print","visit.resume","visit.resume_failed","visit.support.on","tablet.register"] | all(. as $x | $a | index($x) != null)'
 check "no name, kana or address in the log" bash -c "! grep -q -e '山田' -e 'ヤマダ' -e '岐山通' '$LOG'"
 check "no name in the database file in clear" bash -c "! grep -a -q -e '山田' -e 'ヤマダ' -e '岐山通' '$DB' '$DB-wal'"
-blob=$(sqlite3 "$DB" "SELECT hex(substr(personal, 14, 24)) FROM visits WHERE id = '$ID'")
+blob=$(sqlite3 -cmd ".timeout 5000" "$DB" "SELECT hex(substr(personal, 14, 24)) FROM visits WHERE id = '$ID'")
 check "close the case" test "$(call "$A" POST "/visits/$ID/close")" = 200
 check "... no more changes: 409 case_closed" test "$(call "$A" PUT "/visits/$ID/answers/tn_inu" '{"answer":"yes"}')" = 409
 check "madoctl visits purge (retention 0s)" bash -c "'$MG_BIN/madoctl' --socket '$SOCK' visits purge | grep -q '1 purged'"
 check "the case is gone" test "$(call "$A" GET "/visits/$ID")" = 404
-check "... its rows too" test "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM visits) + (SELECT count(*) FROM visit_answers) + (SELECT count(*) FROM visit_notes) + (SELECT count(*) FROM visit_status)")" = 0
+check "... its rows too" test "$(sqlite3 -cmd ".timeout 5000" "$DB" "SELECT (SELECT count(*) FROM visits) + (SELECT count(*) FROM visit_answers) + (SELECT count(*) FROM visit_notes) + (SELECT count(*) FROM visit_status)")" = 0
 check "... and its sealed bytes are gone from the database file" python3 - "$DB" "$blob" <<'PY'
 import sys, os
 db, blob = sys.argv[1], bytes.fromhex(sys.argv[2])
