@@ -92,9 +92,7 @@ static int counter_ok(struct mg_daemon *d, const char *c) {
   if (!u)
     return 1;
   const struct mg_pack *p = mg_pack_use_model(u);
-  int ok = !p;
-  for (size_t i = 0; p && i < p->n_counters && !ok; i++)
-    ok = strcmp(p->counters[i].id, c) == 0;
+  int ok = !p || mg_pack_counter(p, c) != NULL;
   mg_pack_service_release(d->packs, u);
   return ok;
 }

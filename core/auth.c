@@ -104,7 +104,7 @@ static void b64url(const unsigned char *in, size_t n, char *out) {
   }
 }
 
-static int random_b64url(size_t n, char *out) {
+int mg_auth_random_b64url(size_t n, char *out) {
   unsigned char raw[TOKEN_LEN];
   if (n > sizeof(raw) || RAND_bytes(raw, (int)n) != 1)
     return -EIO;
@@ -355,7 +355,7 @@ int mg_auth_login_begin(struct mg_store *st, const char *id,
   if (rc) {
     if (!dummy_hash[0]) {
       char pw[48];
-      if (random_b64url(TOKEN_LEN, pw) == 0)
+      if (mg_auth_random_b64url(TOKEN_LEN, pw) == 0)
         mg_auth_hash_password(pw, dummy_hash);
       OPENSSL_cleanse(pw, sizeof(pw));
     }
@@ -456,7 +456,7 @@ enum mg_auth_result mg_auth_login_finish(struct mg_store *st, const char *id,
     res = MG_AUTH_NOT_VALID;
     goto out;
   }
-  if (random_b64url(TOKEN_LEN, out->token) || random_b64url(CSRF_LEN, out->csrf) ||
+  if (mg_auth_random_b64url(TOKEN_LEN, out->token) || mg_auth_random_b64url(CSRF_LEN, out->csrf) ||
       token_hash(out->token, th))
     goto out;
   snprintf(out->user_id, sizeof(out->user_id), "%s", id);
@@ -714,7 +714,7 @@ int mg_auth_tablet_add(struct mg_store *st, const char *counter,
   if (!name || !*name || strlen(name) > 100)
     return mg_err_set(err, -EINVAL, "name: a tablet needs a name (up to 100 "
                       "bytes)");
-  if (random_b64url(TOKEN_LEN, token) || random_b64url(9, id) ||
+  if (mg_auth_random_b64url(TOKEN_LEN, token) || mg_auth_random_b64url(9, id) ||
       token_hash(token, th))
     return mg_err_set(err, -EIO, "no random bytes");
   mg_store_time(now, created);

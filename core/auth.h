@@ -57,6 +57,11 @@ struct mg_auth_session {
   char locked_until[24]; /* set when login answers MG_AUTH_LOCKED */
 };
 
+/* n (<= 32) random bytes as base64url without padding into out (at least
+ * 4 * ceil(n / 3) + 1 bytes): tokens of sessions, tablets and cases.
+ * 0, or -EIO. */
+int mg_auth_random_b64url(size_t n, char *out);
+
 /* Hash / verify (thread-safe, slow).  verify: 1 match, 0 no match (a
  * malformed stored hash never matches). */
 int mg_auth_hash_password(const char *pw, char out[MG_AUTH_HASH_MAX]);

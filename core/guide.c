@@ -20,15 +20,13 @@ struct ev {
   int ages[MG_GUIDE_MAX_PEOPLE];
 };
 
-static int person_age(const struct ev *e, int i) { return e->ages[i]; }
-
 static int lookup(void *ctx, const char *name, long *val) {
   const struct ev *e = ctx;
   const struct mg_guide_input *in = e->st->in;
   if (strcmp(name, "age") == 0) {
-    if (e->person < 0 || person_age(e, e->person) < 0)
+    if (e->person < 0 || e->ages[e->person] < 0)
       return -1;
-    *val = person_age(e, e->person);
+    *val = e->ages[e->person];
     return 0;
   }
   static const char *const nums[] = {"household_size", "children_under_18",
@@ -126,15 +124,12 @@ static void household_facts(struct ev *e) {
 int mg_guide_compute(const struct mg_guide_input *in, struct mg_guide_state *st) {
   const struct mg_pack *p = in->pack;
   struct ev e;
-  int found = 0;
 
   memset(st, 0, sizeof(*st));
   st->in = in;
   if (in->n_people > MG_GUIDE_MAX_PEOPLE)
     return -EINVAL;
-  for (size_t i = 0; i < p->n_life_events && !found; i++)
-    found = strcmp(p->life_events[i].id, in->life_event) == 0;
-  if (!found)
+  if (!mg_pack_life_event(p, in->life_event))
     return -ENOENT;
   st->qs = calloc(p->n_questions ? p->n_questions : 1, sizeof(*st->qs));
   st->procs = calloc(p->n_procedures ? p->n_procedures : 1, sizeof(*st->procs));

@@ -1141,3 +1141,27 @@ const struct mg_pack_choice_list *mg_pack_choices(const struct mg_pack *p,
       return &p->choice_lists[i];
   return NULL;
 }
+
+const struct mg_pack_counter *mg_pack_counter(const struct mg_pack *p,
+                                              const char *id) {
+  for (size_t i = 0; i < p->n_counters; i++)
+    if (strcmp(p->counters[i].id, id) == 0)
+      return &p->counters[i];
+  return NULL;
+}
+
+const struct mg_pack_life_event *mg_pack_life_event(const struct mg_pack *p,
+                                                    const char *id) {
+  for (size_t i = 0; i < p->n_life_events; i++)
+    if (strcmp(p->life_events[i].id, id) == 0)
+      return &p->life_events[i];
+  return NULL;
+}
+
+const struct mg_pack_procedure *mg_pack_procedure(const struct mg_pack *p,
+                                                  const char *id) {
+  for (size_t i = 0; i < p->n_procedures; i++)
+    if (strcmp(p->procedures[i].id, id) == 0)
+      return &p->procedures[i];
+  return NULL;
+}

@@ -218,6 +218,12 @@ const struct mg_pack_form *mg_pack_form(const struct mg_pack *p,
                                         const char *id);
 const struct mg_pack_choice_list *mg_pack_choices(const struct mg_pack *p,
                                                   const char *id);
+const struct mg_pack_counter *mg_pack_counter(const struct mg_pack *p,
+                                              const char *id);
+const struct mg_pack_life_event *mg_pack_life_event(const struct mg_pack *p,
+                                                    const char *id);
+const struct mg_pack_procedure *mg_pack_procedure(const struct mg_pack *p,
+                                                  const char *id);
 
 /* 全国地方公共団体コード: 6 digits whose last is the check digit of the
  * first five (weights 6..2, (11 - sum % 11) % 10).  True when valid. */

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,17 +93,23 @@ static int token_hash(const char *token, char out[65]) {
   return mg_sha256_hex(token, strlen(token), out);
 }
 
-static int new_token(char out[64]) {
-  unsigned char raw[32];
-  unsigned char b64[48];
-  if (RAND_bytes(raw, sizeof(raw)) != 1)
-    return -EIO;
-  int n = EVP_EncodeBlock(b64, raw, sizeof(raw)); /* 44 with one '=' */
-  OPENSSL_cleanse(raw, sizeof(raw));
-  size_t k = 0;
-  for (int i = 0; i < n && b64[i] != '='; i++)
-    out[k++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-  out[k] = 0;
+/* "1234-5678", "1234 5678" or "12345678" into 8 digits, check digit
+ * verified (typed at a counter, or given to search). */
+static int number_digits(const char *in, char out[9], struct mg_err *err) {
+  size_t n = 0;
+  for (const char *p = in; *p; p++) {
+    if (*p == '-' || *p == ' ')
+      continue;
+    if (*p < '0' || *p > '9' || n >= 8)
+      return mg_err_set(err, -EINVAL, "number: a procedure number is 8 digits");
+    out[n++] = *p;
+  }
+  out[n] = 0;
+  if (n != 8)
+    return mg_err_set(err, -EINVAL, "number: a procedure number is 8 digits");
+  if (!mg_luhn_ok(out))
+    return mg_err_set(err, -EINVAL, "number: the check digit does not match "
+                      "(a digit mistyped?)");
   return 0;
 }
 
@@ -133,17 +138,17 @@ static int db_fail(sqlite3 *db, struct mg_err *err, const char *what) {
 }
 
 /* Run one statement binding text parameters (NULL binds NULL). */
-static int exec_args(sqlite3 *db, const char *sql, const char *const *args,
-                     int n) {
-  sqlite3_stmt *s = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+static int exec_args(struct mg_visits *vs, const char *sql,
+                     const char *const *args, int n) {
+  sqlite3_stmt *s = stmt(vs, sql);
+  int rc = s ? SQLITE_OK : SQLITE_ERROR;
   for (int i = 0; rc == SQLITE_OK && i < n; i++)
     rc = sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_TRANSIENT);
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
   }
-  sqlite3_finalize(s);
+  stmt_done(vs, s);
   return rc;
 }
 
@@ -530,23 +535,12 @@ int mg_visit_by_token(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visit_by_number(struct mg_visits *vs, const struct mg_visit_actor *a,
                        const char *number, struct mg_visit **out,
                        struct mg_err *err) {
-  char digits[16];
-  size_t n = 0;
+  char digits[9];
   *out = NULL;
-  for (const char *p = number; *p; p++) {
-    if (*p == '-' || *p == ' ')
-      continue;
-    if (*p < '0' || *p > '9' || n >= 8)
-      return mg_err_set(err, -EINVAL, "number: a procedure number is 8 digits");
-    digits[n++] = *p;
-  }
-  digits[n] = 0;
-  if (n != 8)
-    return mg_err_set(err, -EINVAL, "number: a procedure number is 8 digits");
-  if (!mg_luhn_ok(digits))
-    return mg_err_set(err, -EINVAL, "number: the check digit does not match "
-                      "(a digit mistyped?)");
-  int rc = load_by(vs, a, "number", digits, out, err);
+  int rc = number_digits(number, digits, err);
+  if (rc)
+    return rc;
+  rc = load_by(vs, a, "number", digits, out, err);
   if (rc == -ENOENT)
     mg_err_set(err, rc, "no case has this procedure number");
   return rc;
@@ -638,7 +632,8 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
   size_t blen = 0;
   char id[33], number[9], th[65], now[24], fdate[16];
   struct mg_date f;
-  const struct mg_pack_life_event *le = NULL;
+  const struct mg_pack_life_event *le = p ? mg_pack_life_event(p, life_event)
+                                          : NULL;
   int rc;
 
   *out = NULL;
@@ -646,9 +641,6 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     rc = mg_err_set(err, -ENODATA, "no procedure pack is active on this box");
     goto out;
   }
-  for (size_t i = 0; i < p->n_life_events && !le; i++)
-    if (strcmp(p->life_events[i].id, life_event) == 0)
-      le = &p->life_events[i];
   if (!le) {
     rc = mg_err_set(err, -ENOENT, "life_event: no life event \"%.64s\" in "
                     "the active pack", life_event);
@@ -667,7 +659,7 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     mg_date_today(&f);
   mg_date_format(&f, fdate, sizeof(fdate));
   mg_store_time(time(NULL), now);
-  if (RAND_bytes(raw, sizeof(raw)) != 1 || new_token(token) ||
+  if (RAND_bytes(raw, sizeof(raw)) != 1 || mg_auth_random_b64url(32, token) ||
       token_hash(token, th)) {
     rc = mg_err_set(err, -EIO, "no random bytes");
     goto out;
@@ -795,7 +787,7 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
     stmt_done(vs, s);
   }
   const char *up[] = {now, id};
-  ok = ok && exec_args(db, "UPDATE visits SET updated_at = ?1 WHERE id = ?2",
+  ok = ok && exec_args(vs, "UPDATE visits SET updated_at = ?1 WHERE id = ?2",
                        up, 2) == SQLITE_OK;
   if (ok) {
     char obj[48];
@@ -853,19 +845,16 @@ out:
 
 /* Rewrite the sealed personal blob. */
 static int store_personal(struct mg_visits *vs, const struct mg_visit_actor *a,
-                          const char *id, const struct mg_visit_person *people,
+                          const struct mg_visit *v,
+                          const struct mg_visit_person *people,
                           size_t n, const char *free_text,
                           const char *extra_sql, const char *const *extra_args,
                           int n_extra, const char *action, const char *detail,
                           struct mg_err *err) {
+  const char *id = v->id;
   unsigned char *blob = NULL;
   size_t blen = 0;
-  struct mg_visit *v = NULL;
-  int rc = load_by(vs, a, "id", id, &v, err);
-  if (rc)
-    return rc;
-  rc = seal_personal(vs, id, people, n, free_text, v->token, &blob, &blen);
-  mg_visit_free(v);
+  int rc = seal_personal(vs, id, people, n, free_text, v->token, &blob, &blen);
   if (rc)
     return mg_err_set(err, rc, "cannot seal the personal data");
   struct stmt sv[2] = {
@@ -903,20 +892,12 @@ int mg_visit_set_people(struct mg_visits *vs, const struct mg_visit_actor *a,
   for (size_t i = 0; i < n_people && i < c.v->n_people; i++)
     copy[i].support |= c.v->people[i].support;
   snprintf(detail, sizeof(detail), "%zu people", n_people);
-  rc = store_personal(vs, a, id, copy, n_people, c.v->free_text, NULL, NULL, 0,
+  rc = store_personal(vs, a, c.v, copy, n_people, c.v->free_text, NULL, NULL, 0,
                       "visit.people", detail, err);
 out:
   free(copy);
   change_end(vs, &c);
   return rc;
-}
-
-static const struct mg_pack_procedure *find_proc(const struct mg_pack *p,
-                                                 const char *id) {
-  for (size_t i = 0; i < p->n_procedures; i++)
-    if (strcmp(p->procedures[i].id, id) == 0)
-      return &p->procedures[i];
-  return NULL;
 }
 
 int mg_visit_manual(struct mg_visits *vs, const struct mg_visit_actor *a,
@@ -927,7 +908,7 @@ int mg_visit_manual(struct mg_visits *vs, const struct mg_visit_actor *a,
   int rc = change_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
-  if (!find_proc(c.p, procedure)) {
+  if (!mg_pack_procedure(c.p, procedure)) {
     rc = mg_err_set(err, -ENOENT, "procedure: no procedure \"%.64s\" in the "
                     "pack of this case", procedure);
     goto out;
@@ -1047,7 +1028,7 @@ int mg_visit_set_free_text(struct mg_visits *vs, const struct mg_visit_actor *a,
                     MG_VISIT_MAX_TEXT);
     goto out;
   }
-  rc = store_personal(vs, a, id, c.v->people, c.v->n_people, text, NULL, NULL,
+  rc = store_personal(vs, a, c.v, c.v->people, c.v->n_people, text, NULL, NULL,
                       0, "visit.slip_text", "", err);
 out:
   change_end(vs, &c);
@@ -1088,7 +1069,7 @@ int mg_visit_support(struct mg_visits *vs, const struct mg_visit_actor *a,
                                                            : a->counter)
                                 : NULL};
   snprintf(detail, sizeof(detail), "person %zu %s", person, on ? "on" : "off");
-  rc = store_personal(vs, a, id, c.v->people, c.v->n_people, c.v->free_text,
+  rc = store_personal(vs, a, c.v, c.v->people, c.v->n_people, c.v->free_text,
                       "UPDATE visits SET support_counter = ?2 WHERE id = ?1",
                       args, 2, on ? "visit.support.on" : "visit.support.off",
                       detail, err);
@@ -1184,7 +1165,7 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     const char *args[] = {now_s, purge, cut};
     if (begin(db) != SQLITE_OK)
       return -EIO;
-    int ok = exec_args(db,
+    int ok = exec_args(vs,
                        "UPDATE visits SET status = 'closed', closed_at = ?1, "
                        "purge_after = ?2 WHERE status = 'open' AND "
                        "created_at < ?3",
@@ -1202,7 +1183,7 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     const char *args[] = {now_s};
     if (begin(db) != SQLITE_OK)
       return -EIO;
-    int ok = exec_args(db, "DELETE FROM visits WHERE status = 'closed' AND "
+    int ok = exec_args(vs, "DELETE FROM visits WHERE status = 'closed' AND "
                            "purge_after <= ?1",
                        args, 1) == SQLITE_OK;
     np = (size_t)sqlite3_changes(db);
@@ -1256,18 +1237,8 @@ int mg_visit_search(struct mg_visits *vs, const struct mg_visit_actor *a,
     return mg_err_set(err, -EINVAL, "kana: not a name to search for");
   if (birth_date && *birth_date && mg_date_parse(birth_date, &bd))
     return mg_err_set(err, -EINVAL, "birth_date: must be a date YYYY-MM-DD");
-  if (number && *number) {
-    size_t n = 0;
-    for (const char *p = number; *p && n < 9; p++)
-      if (*p >= '0' && *p <= '9')
-        digits[n++] = *p;
-      else if (*p != '-' && *p != ' ')
-        n = 9;
-    digits[n < 9 ? n : 0] = 0;
-    if (n != 8 || !mg_luhn_ok(digits))
-      return mg_err_set(err, -EINVAL, "number: 8 digits with a valid check "
-                        "digit");
-  }
+  if (number && *number && (rc = number_digits(number, digits, err)))
+    return rc;
   mg_store_time(time(NULL) - (time_t)vs->cfg->visit_search_days * 86400, since);
   if (sqlite3_prepare_v2(db,
                          "SELECT id, number, life_event, created_at, status, "

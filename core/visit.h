@@ -154,6 +154,11 @@ int mg_visit_unmask(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visit_close(struct mg_visits *vs, const struct mg_visit_actor *a,
                    const char *id, struct mg_err *err);
 
+/* A procedure's status at its own counter (what the resident is told):
+ * "pending" | "in_progress" | "done"; borrowed. */
+const char *mg_visit_proc_status(const struct mg_visit *v,
+                                 const struct mg_pack_procedure *pr);
+
 /* Is person i's address hidden from this actor (C2)? */
 int mg_visit_masked(const struct mg_visit *v, const struct mg_visit_actor *a,
                     size_t i);

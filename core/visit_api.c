@@ -127,6 +127,13 @@ static int only_keys(const struct mg_json *o, const char *const *keys,
   return 0;
 }
 
+/* Keys a body must have: an absent one must not read as "clear it". */
+static int need(const struct mg_json *o, const char *key, struct mg_err *e) {
+  if (!mg_json_get(o, key))
+    return mg_err_set(e, -EINVAL, "%s: required", key);
+  return 0;
+}
+
 /* A string member, "" when absent; -EINVAL when present but not a string. */
 static int opt_str(const struct mg_json *o, const char *key, const char **out,
                    const char *where, struct mg_err *e) {
@@ -432,13 +439,10 @@ static int slip_fill(struct slip_job *j, const struct mg_visit *v,
     if (!addr.len && v->people[i].address[0] && !mg_visit_masked(v, &j->w.a, i))
       mg_buf_printf(&addr, "%s", v->people[i].address);
   }
-  const char *le_name = v->life_event, *counter_name = v->counter;
-  for (size_t i = 0; i < p->n_life_events; i++)
-    if (strcmp(p->life_events[i].id, v->life_event) == 0)
-      le_name = p->life_events[i].name;
-  for (size_t i = 0; i < p->n_counters; i++)
-    if (strcmp(p->counters[i].id, j->w.a.counter) == 0)
-      counter_name = p->counters[i].name;
+  const struct mg_pack_life_event *le = mg_pack_life_event(p, v->life_event);
+  const struct mg_pack_counter *here = mg_pack_counter(p, j->w.a.counter);
+  const char *le_name = le ? le->name : v->life_event;
+  const char *counter_name = here ? here->name : j->w.a.counter;
   time_t now = time(NULL);
   struct tm tm;
   localtime_r(&now, &tm);
@@ -464,14 +468,11 @@ static int slip_fill(struct slip_job *j, const struct mg_visit *v,
   for (size_t i = 0; i < gs.n_procs; i++) {
     const struct mg_guide_proc *gp = &gs.procs[i];
     const struct mg_pack_procedure *pr = gp->p;
-    const struct mg_pack_counter *c = NULL;
+    const struct mg_pack_counter *c = mg_pack_counter(p, pr->counter);
     struct mg_slip_item *it = &j->items[j->slip.n_items];
     struct mg_buf who;
     if (gp->source == MG_GUIDE_REMOVED)
       continue;
-    for (size_t k = 0; k < p->n_counters; k++)
-      if (strcmp(p->counters[k].id, pr->counter) == 0)
-        c = &p->counters[k];
     mg_buf_init(&who);
     for (size_t k = 0; gp->per_person && k < gs.in->n_people; k++)
       if (gp->who[k] && v->people[k].name[0])
@@ -485,14 +486,7 @@ static int slip_fill(struct slip_job *j, const struct mg_visit *v,
     it->deadline = keep(j, "%s", pr->deadline);
     it->people = keep(j, "%s", who.data ? who.data : "");
     mg_buf_free(&who);
-    it->status = "pending";
-    for (size_t k = 0; k < v->n_statuses; k++)
-      if (strcmp(v->statuses[k].procedure, pr->id) == 0 &&
-          strcmp(v->statuses[k].counter, pr->counter) == 0)
-        it->status = strcmp(v->statuses[k].status, "done") == 0 ? "done"
-                     : strcmp(v->statuses[k].status, "in_progress") == 0
-                         ? "in_progress"
-                         : "pending";
+    it->status = keep(j, "%s", mg_visit_proc_status(v, pr));
     const char **docs = calloc(pr->documents.n + 1, sizeof(char *));
     for (size_t k = 0; docs && k < pr->documents.n; k++)
       docs[k] = keep(j, "%s", pr->documents.v[k]);
@@ -728,7 +722,7 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
     static const char *const keys[] = {"text", NULL};
     if (!(doc = body_obj(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+    if (!(rc = only_keys(doc, keys, "body", &e)) && !(rc = need(doc, "text", &e)) &&
         !(rc = opt_str(doc, "text", &s, "", &e)))
       rc = mg_visit_set_free_text(d->visits, &w.a, id, s, &e);
   } else if (n == 2 && strcmp(m, "PUT") == 0 && strcmp(seg[1], "people") == 0) {
@@ -738,6 +732,7 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
     if (!(doc = body_obj(t, req)))
       goto out;
     if (!(rc = only_keys(doc, keys, "body", &e)) &&
+        !(rc = need(doc, "people", &e)) &&
         !(rc = parse_people(mg_json_get(doc, "people"), people, &np, &e)))
       rc = mg_visit_set_people(d->visits, &w.a, id, people, np, &e);
   } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "support") == 0) {
@@ -746,7 +741,7 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
     int on = 0;
     if (!(doc = body_obj(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
+    if (!(rc = only_keys(doc, keys, "body", &e)) && !(rc = need(doc, "on", &e)) &&
         !(rc = opt_bool(doc, "on", &on, &e))) {
       if (mg_json_get_int(doc, "person", &person) || person < 0)
         rc = mg_err_set(&e, -EINVAL, "person: the 0-based index of a person "

@@ -8,14 +8,6 @@
 
 #include "visit.h"
 
-static const struct mg_pack_counter *counter_of(const struct mg_pack *p,
-                                                const char *id) {
-  for (size_t i = 0; i < p->n_counters; i++)
-    if (strcmp(p->counters[i].id, id) == 0)
-      return &p->counters[i];
-  return NULL;
-}
-
 static void list_json(struct mg_jw *w, const char *key,
                       const struct mg_pack_list *l) {
   mg_jw_key(w, key);
@@ -31,16 +23,19 @@ static void question_json(struct mg_jw *w, const struct mg_pack_question *q) {
   mg_jw_kstr(w, "help", q->help);
 }
 
-/* The status of a procedure at its own counter (what residents are told),
- * and every counter's. */
-static void status_json(struct mg_jw *w, const struct mg_visit *v,
-                        const struct mg_pack_procedure *pr) {
-  const char *own = "pending";
+const char *mg_visit_proc_status(const struct mg_visit *v,
+                                 const struct mg_pack_procedure *pr) {
   for (size_t i = 0; i < v->n_statuses; i++)
     if (strcmp(v->statuses[i].procedure, pr->id) == 0 &&
         strcmp(v->statuses[i].counter, pr->counter) == 0)
-      own = v->statuses[i].status;
-  mg_jw_kstr(w, "status", own);
+      return v->statuses[i].status;
+  return "pending";
+}
+
+/* The status at the procedure's own counter, and every counter's. */
+static void status_json(struct mg_jw *w, const struct mg_visit *v,
+                        const struct mg_pack_procedure *pr) {
+  mg_jw_kstr(w, "status", mg_visit_proc_status(v, pr));
   mg_jw_key(w, "statuses");
   mg_jw_arr(w);
   for (size_t i = 0; i < v->n_statuses; i++) {
@@ -63,7 +58,7 @@ static void procedure_json(struct mg_jw *w, const struct mg_visit *v,
                            const struct mg_guide_proc *gp) {
   static const char *const src[] = {"auto", "added", "removed"};
   const struct mg_pack_procedure *pr = gp->p;
-  const struct mg_pack_counter *c = counter_of(p, pr->counter);
+  const struct mg_pack_counter *c = mg_pack_counter(p, pr->counter);
   mg_jw_obj(w);
   mg_jw_kstr(w, "id", pr->id);
   mg_jw_kstr(w, "name", pr->name);
@@ -108,7 +103,7 @@ int mg_visit_state_json(struct mg_visits *vs, const struct mg_visit *v,
   struct mg_guide_input in;
   struct mg_guide_state gs;
   struct mg_date births[MG_GUIDE_MAX_PEOPLE];
-  const struct mg_pack_life_event *le = NULL;
+  const struct mg_pack_life_event *le;
   int rc, any_masked = 0;
 
   memset(&gs, 0, sizeof(gs));
@@ -121,9 +116,7 @@ int mg_visit_state_json(struct mg_visits *vs, const struct mg_visit *v,
     rc = mg_err_set(err, rc, "the guide cannot be computed");
     goto out;
   }
-  for (size_t i = 0; i < p->n_life_events && !le; i++)
-    if (strcmp(p->life_events[i].id, v->life_event) == 0)
-      le = &p->life_events[i];
+  le = mg_pack_life_event(p, v->life_event);
 
   mg_jw_obj(w);
   mg_jw_kstr(w, "id", v->id);
