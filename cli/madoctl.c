@@ -62,6 +62,8 @@ static int cmd_audit_log(const struct opts *o, char **argv);
 static int cmd_visits_purge(const struct opts *o, char **argv);
 static int cmd_tablet_list(const struct opts *o, char **argv);
 static int cmd_tablet_del(const struct opts *o, char **argv);
+static int cmd_address_import(const struct opts *o, char **argv);
+static int cmd_address_lookup(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -105,6 +107,13 @@ static const struct command commands[] = {
     {"tablet list", "", "tablets registered to counters", 0, cmd_tablet_list},
     {"tablet del", "ID", "remove a tablet's registration (its staff can no "
      "longer log in on it)", 1, cmd_tablet_del},
+    {"address import", "FILE",
+     "import Japan Post's KEN_ALL.CSV or utf_ken_all.csv as the address "
+     "dictionary (replaces the old one only when the whole file is good)",
+     1, cmd_address_import},
+    {"address lookup", "POSTAL_CODE",
+     "the addresses of a postal code, with the pack's district", 1,
+     cmd_address_lookup},
     {"visits purge", "",
      "close cases past close of business and purge those past retention now",
      0, cmd_visits_purge},
@@ -297,6 +306,16 @@ static void human_status(const struct mg_json *r) {
   printf("plugins:    %lld loaded, %lld device(s) failed\n", int_or(pl, "loaded"),
          int_or(pl, "failed_devices"));
   printf("pack:       %s\n", str_or(mg_json_get(r, "pack"), "state", "?"));
+  {
+    const struct mg_json *ad = mg_json_get(r, "address");
+    if (ad && mg_json_get_str(ad, "imported_at"))
+      printf("addresses:  %lld (imported %s)%s\n", int_or(ad, "rows"),
+             str_or(ad, "imported_at", "?"),
+             mg_json_get_bool(ad, "importing") == 1 ? ", importing" : "");
+    else if (ad)
+      printf("addresses:  none imported%s\n",
+             mg_json_get_bool(ad, "importing") == 1 ? " (importing)" : "");
+  }
   printf("log level:  %s\n", str_or(r, "log_level", "?"));
   if (mg_json_get_bool(r, "previous_run_clean") == 0)
     printf("warning:    the previous run did not stop cleanly\n");
@@ -375,8 +394,13 @@ static int cmd_reload(const struct opts *o, char **argv) {
 }
 
 static void human_print(const struct mg_json *r) {
-  (void)r;
-  printf("test page sent\n");
+  int64_t job;
+  const char *state = mg_json_get_str(r, "state");
+  if (mg_json_get_int(r, "job", &job) == 0)
+    printf("test page sent (job %lld%s%s)\n", (long long)job,
+           state ? ", " : "", state ? state : "");
+  else
+    printf("test page sent\n");
 }
 
 static int cmd_print_test(const struct opts *o, char **argv) {
@@ -633,6 +657,58 @@ static void human_visits_purge(const struct mg_json *r) {
 static int cmd_visits_purge(const struct opts *o, char **argv) {
   (void)argv;
   return simple(o, "visits-housekeeping", NULL, human_visits_purge);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Address dictionary (I1)                                                 */
+
+static void human_address_import(const struct mg_json *r) {
+  int64_t rows = 0;
+  const struct mg_json *sec = mg_json_get(r, "seconds");
+  mg_json_get_int(r, "rows", &rows);
+  printf("imported %lld addresses in %.1f s\n", (long long)rows,
+         sec && sec->type == MG_JSON_NUMBER ? sec->u.num.d : 0.0);
+}
+
+/* The daemon reads the file: send an absolute path. */
+static int cmd_address_import(const struct opts *o, char **argv) {
+  char *abs = realpath(argv[0], NULL);
+  int rc;
+  if (!abs) {
+    fprintf(stderr, "madoctl: address import: %s: %s\n", argv[0],
+            strerror(errno));
+    return 1;
+  }
+  rc = simple(o, "address-import", abs, human_address_import);
+  free(abs);
+  return rc;
+}
+
+static void human_address_lookup(const struct mg_json *r) {
+  const struct mg_json *as = mg_json_get(r, "addresses");
+  if (!as || as->type != MG_JSON_ARRAY || as->u.arr.n == 0) {
+    printf("%s: no address\n", str_or(r, "postal_code", "?"));
+    return;
+  }
+  for (size_t i = 0; i < as->u.arr.n; i++) {
+    const struct mg_json *a = as->u.arr.items[i];
+    const char *note = str_or(a, "note", "");
+    const char *district = mg_json_get_str(a, "district");
+    printf("%s  %s%s%s  %s %s", str_or(a, "postal_code", "?"),
+           str_or(a, "pref", ""), str_or(a, "city", ""), str_or(a, "town", ""),
+           str_or(a, "pref_kana", ""), str_or(a, "city_kana", ""));
+    if (*str_or(a, "town_kana", ""))
+      printf(" %s", str_or(a, "town_kana", ""));
+    if (*note)
+      printf("  (%s)", note);
+    if (district)
+      printf("  district: %s", district);
+    putchar('\n');
+  }
+}
+
+static int cmd_address_lookup(const struct opts *o, char **argv) {
+  return simple(o, "address-lookup", argv[0], human_address_lookup);
 }
 
 static int cmd_audit_verify(const struct opts *o, char **argv) {

@@ -136,6 +136,14 @@ static const struct mg_config_item visits_items[] = {
      "that counter (C2)."},
     {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
 
+static const struct mg_config_item address_items[] = {
+    {MG_CFG_STR, "file", "", CFG_OFF(address_file), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "The national address dictionary (I1), written by `madoctl address "
+     "import` and read by the address API; default "
+     "`state_dir/address.db`."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
 /* Keys the host reads in every device section; the rest go to the plugin. */
 static const struct mg_config_item device_items[] = {
     {MG_CFG_STR, "plugin", NULL, DEV_OFF(plugin), MG_CFG_REQUIRED, 0, 0, NULL,
@@ -161,6 +169,7 @@ static const struct section_def plain_sections[] = {
     {"pack", pack_items, "Where the procedure pack comes from."},
     {"auth", auth_items, "Staff accounts and counter tablets."},
     {"visits", visits_items, "Cases: closing, retention, search and masking."},
+    {"address", address_items, "The national address dictionary."},
 };
 
 /* Section types that declare a device; the kind must match the plugin's. */
@@ -653,7 +662,12 @@ int mg_config_parse(const char *text, size_t len, const char *name,
     if (asprintf(&cfg->key, "%s/tls/key.pem", cfg->state_dir) < 0)
       cfg->key = NULL;
   }
-  if (!cfg->cert || !cfg->key) {
+  if (!cfg->address_file || !*cfg->address_file) {
+    free(cfg->address_file);
+    if (asprintf(&cfg->address_file, "%s/address.db", cfg->state_dir) < 0)
+      cfg->address_file = NULL;
+  }
+  if (!cfg->cert || !cfg->key || !cfg->address_file) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }

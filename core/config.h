@@ -84,6 +84,9 @@ struct mg_config {
   char *visit_close_at;     /* "HH:MM" or "" */
   int64_t visit_search_days;
   int64_t visit_unmask_for; /* ms */
+  /* [address] */
+  char *address_file;       /* the national address dictionary (I1);
+                               default state_dir/address.db */
 
   struct mg_config_device *devices;
   size_t n_devices;

@@ -133,6 +133,13 @@ static void status_json(struct mg_daemon *d, struct mg_jw *w) {
   mg_jw_obj_end(w);
   mg_jw_key(w, "pack");
   mg_pack_service_json(d->packs, 0, w);
+  mg_jw_key(w, "address");
+  mg_jw_obj(w);
+  mg_jw_kstr(w, "file", d->cfg->address_file);
+  mg_jw_kint(w, "rows", mg_addr_rows(d->addr));
+  mg_jw_kstr(w, "imported_at", d->addr ? mg_addr_imported_at(d->addr) : NULL);
+  mg_jw_kbool(w, "importing", d->addr_importing);
+  mg_jw_obj_end(w);
   mg_jw_key(w, "plugins");
   mg_jw_obj(w);
   mg_jw_kint(w, "loaded", (int64_t)mg_plugin_host_count_plugins(d->plugins));
@@ -146,13 +153,24 @@ static void reload(struct mg_daemon *d);
 /* A device's answer goes back to the waiting madoctl. */
 static void on_device_result(void *ud, int status, const char *json) {
   struct mg_ctl_call *call = ud;
-  if (status == MG_PLUGIN_OK)
+  struct mg_json *r = NULL;
+  char msg[600];
+  if (status == MG_PLUGIN_OK) {
     mg_ctl_finish(call, 0, json && *json ? json : "{}", NULL);
-  else
-    mg_ctl_finish(call, -EIO, NULL,
-                  status == MG_PLUGIN_RETRY
-                      ? "the device is busy or not ready; try again"
-                      : "the device failed; see `madoctl devices` and the log");
+    return;
+  }
+  /* The plugin's {"error": ...} says what to fix ("the printer is stopped
+   * (media-empty-error)"); plugins keep residents' data out of it. */
+  if (json)
+    mg_json_parse(json, strlen(json), NULL, &r, NULL);
+  const char *why = mg_json_get_str(r, "error");
+  snprintf(msg, sizeof(msg), "%s%s%.400s",
+           status == MG_PLUGIN_RETRY
+               ? "the device is busy or not ready; try again"
+               : "the device failed; see `madoctl devices` and the log",
+           why ? ": " : "", why ? why : "");
+  mg_ctl_finish(call, -EIO, NULL, msg);
+  mg_json_free(r);
 }
 
 /* A pull's or a rollback's answer goes back to the waiting madoctl. */
@@ -230,6 +248,107 @@ static int user_add_start(struct mg_daemon *d, struct mg_ctl_call *call,
   return MG_CTL_LATER;
 }
 
+/* The address dictionary (I1): (re)open the configured file.  Without one
+ * the daemon runs and the address API answers 503. */
+static void address_open(struct mg_daemon *d) {
+  struct mg_err err = {{0}};
+  struct mg_addr_db *db = NULL;
+  int rc = mg_addr_open(d->cfg->address_file, &db, &err);
+  if (rc == -ENOENT) {
+    mg_log_notice("address", "no address dictionary at %s yet: madoctl "
+                  "address import FILE", d->cfg->address_file);
+    return;
+  }
+  if (rc) {
+    mg_log_err("address", "%s; the address API answers 503 until a "
+               "dictionary is imported", err.msg);
+    return;
+  }
+  mg_addr_close(d->addr);
+  d->addr = db;
+  mg_log_info("address", "address dictionary %s: %lld addresses, imported %s",
+              d->cfg->address_file, (long long)mg_addr_rows(db),
+              mg_addr_imported_at(db));
+}
+
+/* address-import: KEN_ALL is read and indexed on a worker (seconds); the
+ * loop only reopens the new file.  Requests meanwhile use the old one. */
+struct addr_import {
+  uv_work_t req;
+  struct mg_daemon *d;
+  struct mg_ctl_call *call;
+  char *src, *dst;
+  size_t rows;
+  int rc;
+  struct mg_err err;
+  uint64_t t0;
+};
+
+static void addr_import_work(uv_work_t *req) {
+  struct addr_import *a = req->data;
+  a->rc = mg_addr_import(a->src, a->dst, &a->rows, &a->err);
+}
+
+static void addr_import_done(uv_work_t *req, int status) {
+  struct addr_import *a = req->data;
+  struct mg_daemon *d = a->d;
+  double s = (double)(uv_hrtime() - a->t0) / 1e9;
+  char json[256];
+  d->addr_importing = 0;
+  if (status && !a->rc)
+    a->rc = mg_err_set(&a->err, -ECANCELED, "the import was cancelled");
+  if (a->rc) {
+    char msg[MG_ERR_MSG_MAX + 160];
+    /* madoctl saw the file: the unit's ProtectHome/PrivateTmp hide it */
+    snprintf(msg, sizeof(msg), "%s%s", a->err.msg,
+             a->rc == -ENOENT || a->rc == -EACCES
+                 ? " (madoguchid cannot read /home, /root, /tmp or /var/tmp, "
+                   "nor files of other users: put the file in /srv, say)"
+                 : "");
+    mg_log_warn("address", "import refused: %s", a->err.msg);
+    mg_ctl_finish(a->call, a->rc, NULL, msg);
+  } else {
+    mg_log_notice("address", "imported %zu addresses from %s in %.1f s",
+                  a->rows, a->src, s);
+    address_open(d);
+    snprintf(json, sizeof(json), "{\"rows\":%zu,\"seconds\":%.2f}", a->rows,
+             s);
+    mg_ctl_finish(a->call, 0, json, NULL);
+  }
+  free(a->src);
+  free(a->dst);
+  free(a);
+}
+
+static int addr_import_start(struct mg_daemon *d, struct mg_ctl_call *call,
+                             const char *src, struct mg_err *err) {
+  struct addr_import *a = NULL;
+  if (!src || src[0] != '/')
+    return mg_err_set(err, -EINVAL, "address-import takes the absolute path "
+                      "of a KEN_ALL file");
+  if (d->addr_importing)
+    return mg_err_set(err, -EBUSY, "an address import is already running");
+  if (!(a = calloc(1, sizeof(*a))) || !(a->src = strdup(src)) ||
+      !(a->dst = strdup(d->cfg->address_file))) {
+    if (a)
+      free(a->src);
+    free(a);
+    return mg_err_set(err, -ENOMEM, "out of memory");
+  }
+  a->d = d;
+  a->call = call;
+  a->req.data = a;
+  a->t0 = uv_hrtime();
+  if (uv_queue_work(&d->loop, &a->req, addr_import_work, addr_import_done)) {
+    free(a->src);
+    free(a->dst);
+    free(a);
+    return mg_err_set(err, -EIO, "cannot queue the work");
+  }
+  d->addr_importing = 1;
+  return MG_CTL_LATER;
+}
+
 /* The single string argument of a command, or NULL. */
 static const char *one_arg(const struct mg_json *args) {
   if (!args || args->type != MG_JSON_ARRAY || args->u.arr.n != 1 ||
@@ -303,6 +422,16 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
     mg_jw_kbool(w, "deleted", 1);
     mg_jw_obj_end(w);
     return 0;
+  }
+  if (strcmp(cmd, "address-import") == 0)
+    return addr_import_start(d, call, one_arg(args), err);
+  if (strcmp(cmd, "address-lookup") == 0) {
+    /* a technician's check; the code is not logged */
+    int rc = mg__address_postal_json(d, one_arg(args) ? one_arg(args) : "",
+                                     w, err);
+    return rc == -ENODATA ? mg_err_set(err, rc, "no address dictionary: "
+                                       "madoctl address import FILE")
+                          : rc;
   }
   if (strcmp(cmd, "visits-housekeeping") == 0) {
     size_t closed = 0, purged = 0;
@@ -464,6 +593,10 @@ static void close_ours(void *ud) {
     uv_close((uv_handle_t *)&d->audit_flush, close_cb_noop);
     d->housekeeping_on = 0;
   }
+  if (d->export_timer_on) {
+    uv_close((uv_handle_t *)&d->export_timer, close_cb_noop);
+    d->export_timer_on = 0;
+  }
 }
 
 static void begin_stop(struct mg_daemon *d, const char *why) {
@@ -568,8 +701,10 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     mg_log_err("daemon", "%s", err.msg);
     goto out;
   }
-  if (mg__api_register(d) || mg__visit_api_register(d))
+  if (mg__api_register(d) || mg__visit_api_register(d) ||
+      mg__address_api_register(d))
     goto out;
+  address_open(d);
   if (mg_pack_service_start(&d->loop, cfg, on_box_event, d, &d->packs, &err)) {
     mg_log_err("daemon", "%s", err.msg);
     goto out;
@@ -604,6 +739,7 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     mg_log_err("daemon", "cannot start devices: %s", strerror(-failed));
     goto out;
   }
+  mg__form_api_start(d); /* linkage files left pending */
   uint64_t wd = mg_sd_watchdog_usec();
   if (wd) {
     uv_timer_init(&d->loop, &d->watchdog);
@@ -644,9 +780,16 @@ out:
   mg_pack_service_free(d->packs);
   mg_plugin_host_destroy(d->plugins);
   mg_store_close(d->store);
+  mg_addr_close(d->addr);
   mg_key_wipe(&d->data_key);
   free(d->box_id);
   free(d->config_path);
   mg_config_free(cfg);
+  /* Join libuv's worker threads now, while every library is still whole:
+   * left to exit-time destructors, whose order shifts with the libraries a
+   * plugin brings (libcups), OpenSSL's per-thread state of the workers
+   * could be cleaned up after OpenSSL itself (seen as leaks under ASan).
+   * One run per process: libuv is not used after this. */
+  uv_library_shutdown();
   return exit_code;
 }

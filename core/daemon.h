@@ -10,6 +10,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "address.h"
 #include "config.h"
 #include "crypto.h"
 #include "ctl.h"
@@ -32,6 +33,11 @@ struct mg_daemon {
   uv_timer_t housekeeping;     /* closes and purges cases (visit.h) */
   uv_timer_t audit_flush;      /* group commit of read audit rows */
   int housekeeping_on;
+  struct mg_addr_db *addr;     /* the address dictionary; NULL: none yet */
+  int addr_importing;          /* a `madoctl address import` is running */
+  uv_timer_t export_timer;     /* retries linkage files (form_api.c) */
+  int export_timer_on, export_busy;
+  char export_app[33];         /* the application being exported */
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog;
   int watchdog_on;
@@ -55,6 +61,14 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
 /* API routes (api.c, visit_api.c). */
 int mg__api_register(struct mg_daemon *d);
 int mg__visit_api_register(struct mg_daemon *d);
+/* address_api.c: the address routes, and a postal code's answer
+ * {"postal_code", "addresses", "district"} (also for madoctl): -EINVAL bad
+ * code, -ENODATA no dictionary. */
+int mg__address_api_register(struct mg_daemon *d);
+int mg__address_postal_json(struct mg_daemon *d, const char *code,
+                            struct mg_jw *w, struct mg_err *err);
+/* form_api.c: start exporting pending linkage files (after the plugins). */
+void mg__form_api_start(struct mg_daemon *d);
 /* Control commands (daemon.c), for tests. */
 int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                    const struct mg_json *args, struct mg_jw *w,

@@ -927,3 +927,24 @@ void mg_http_free(struct mg_http *h) {
   }
   free(h);
 }
+
+/* The value of `name` in the query string into out: 1 found, 0 absent,
+ * -1 too long.  lws has already percent-decoded each argument. */
+int mg_http_query(const char *query, const char *name, char *out,
+                  size_t len) {
+  size_t n = strlen(name);
+  out[0] = '\0';
+  for (const char *p = query; p && *p;) {
+    const char *amp = strchr(p, '&');
+    size_t l = amp ? (size_t)(amp - p) : strlen(p);
+    if (l > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+      if (l - n - 1 >= len)
+        return -1;
+      memcpy(out, p + n + 1, l - n - 1);
+      out[l - n - 1] = '\0';
+      return 1;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  return 0;
+}

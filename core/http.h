@@ -42,6 +42,11 @@ typedef void (*mg_http_handler_fn)(void *ud, struct mg_http_txn *t,
 int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
                   struct mg_http **out, struct mg_err *err);
 
+/* The value of `name` in a request's query string into out: 1 found, 0
+ * absent, -1 too long for len.  lws has already percent-decoded each
+ * argument. */
+int mg_http_query(const char *query, const char *name, char *out, size_t len);
+
 /* path: exact ("/api/v1/health"), or a prefix ending in "/" followed by "*". */
 int mg_http_route(struct mg_http *h, const char *method, const char *path,
                   mg_http_handler_fn fn, void *ud);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "address.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -80,8 +81,11 @@ static int demo_config(const char *dir_arg, struct mg_config **out,
   if (!realpath(dir_arg, dir))
     return mg_err_set(err, -errno, "%s: %s", dir_arg, strerror(errno));
   char prints[PATH_MAX + 16], signers[PATH_MAX + 32], pack[2 * PATH_MAX + 128];
+  char linkage[PATH_MAX + 16];
   snprintf(prints, sizeof(prints), "%s/prints", dir);
   mkdir(prints, 0750);
+  snprintf(linkage, sizeof(linkage), "%s/linkage", dir); /* X4 CSV files */
+  mkdir(linkage, 0750);
   /* scripts/demo-pack publishes the demo pack as a signed repository */
   snprintf(signers, sizeof(signers), "%s/allowed_signers", dir);
   pack[0] = '\0';
@@ -104,12 +108,35 @@ static int demo_config(const char *dir_arg, struct mg_config **out,
                    "plugin = fileprinter\n"
                    "counters = shimin-1, shimin-2\n"
                    "dir = %s\n"
+                   "[exporter \"linkage\"]\n"
+                   "plugin = csvexport\n"
+                   "dir = %s\n"
                    "%s",
                    dir, dir, pick_dir(MG_DEFAULT_PLUGIN_DIR, MG_BUILD_PLUGIN_DIR),
-                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), prints, pack);
+                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), prints,
+                   linkage, pack);
   if (n < 0 || n >= (int)sizeof(text))
     return mg_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
   return mg_config_parse(text, (size_t)n, "(demo)", out, err);
+}
+
+/* The demo's address dictionary (I1): on its first start, the national
+ * data that the build converted (<build>/data/utf_ken_all.csv, target
+ * mg_address_data).  An installed demo without it runs without one. */
+static void demo_address(const struct mg_config *cfg) {
+  struct stat st;
+  struct mg_err err = {{0}};
+  size_t rows = 0;
+  if (stat(cfg->address_file, &st) == 0 || stat(MG_BUILD_ADDRESS_CSV, &st) != 0)
+    return;
+  if (mkdir(cfg->state_dir, 0750) != 0 && errno != EEXIST)
+    return; /* the daemon reports it */
+  printf("Importing the national address dictionary (first start only)...\n");
+  fflush(stdout);
+  if (mg_addr_import(MG_BUILD_ADDRESS_CSV, cfg->address_file, &rows, &err))
+    fprintf(stderr, "madoguchid: demo address dictionary: %s\n", err.msg);
+  else
+    printf("%zu addresses imported from %s\n", rows, MG_BUILD_ADDRESS_CSV);
 }
 
 /* Load plugins too, so that a device section's keys are checked by the
@@ -173,6 +200,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "madoguchid: %s\n", err.msg);
       return 1;
     }
+    demo_address(cfg);
     char ip[64];
     lan_address(ip, sizeof(ip));
     printf("Madoguchi demo: open https://%s:8443/ (or https://localhost:8443/)\n"

@@ -1037,9 +1037,10 @@ static void load_fonts(struct mg__ld *c) {
                    sizeof(struct mg_pack_font),
                    offsetof(struct mg_pack_font, family),
                    offsetof(struct mg_pack_font, line));
-  if (defaults != 1)
+  /* none: the box's IPAexGothic (fonts-ipaexfont-gothic) is the default */
+  if (defaults > 1)
     mg__pack_prob(c, t.file, 0, 0,
-                  "exactly one font must have role \"default\" (found %d)",
+                  "at most one font may have role \"default\" (found %d)",
                   defaults);
   mg__pack_table_free(&t);
 }
@@ -1164,4 +1165,27 @@ const struct mg_pack_procedure *mg_pack_procedure(const struct mg_pack *p,
     if (strcmp(p->procedures[i].id, id) == 0)
       return &p->procedures[i];
   return NULL;
+}
+
+const char *mg_pack_district(const struct mg_pack *p, const char *postal_code,
+                             const char *town) {
+  const struct mg_pack_district *best = NULL;
+  size_t best_len = 0;
+  int any = !postal_code || !*postal_code;
+  if (!p)
+    return NULL;
+  if (!town)
+    town = "";
+  for (size_t i = 0; i < p->n_districts; i++) {
+    const struct mg_pack_district *x = &p->districts[i];
+    size_t n = strlen(x->town);
+    if (any && !n)
+      continue; /* without a code only a named town identifies */
+    if ((!any && strcmp(x->postal_code, postal_code) != 0) ||
+        strncmp(x->town, town, n) != 0 || (best && n <= best_len))
+      continue;
+    best = x;
+    best_len = n;
+  }
+  return best ? best->district : NULL;
 }

@@ -225,6 +225,16 @@ const struct mg_pack_life_event *mg_pack_life_event(const struct mg_pack *p,
 const struct mg_pack_procedure *mg_pack_procedure(const struct mg_pack *p,
                                                   const char *id);
 
+/* F3: the district (行政区・地区) of an in-city address from districts.csv:
+ * the rows with this postal code (7 digits) whose `town` is a prefix of
+ * `town` (the town part of the address, after the city; a caller with a
+ * whole address passes what follows the city name); the longest town
+ * wins; a row with "" town matches any.  Without a postal code (NULL or
+ * "") any code matches, but only rows naming a town.  NULL when none.
+ * The caller decides that the address is in the pack's city. */
+const char *mg_pack_district(const struct mg_pack *p, const char *postal_code,
+                             const char *town);
+
 /* 全国地方公共団体コード: 6 digits whose last is the check digit of the
  * first five (weights 6..2, (11 - sum % 11) % 10).  True when valid. */
 bool mg_pack_city_code_valid(const char *code);

@@ -27,6 +27,7 @@ enum { JOB_PULL, JOB_ROLLBACK, JOB_LOAD };
 struct mg_pack_use {
   struct mg_pack_use *next;
   char commit[41];
+  char dir[4096]; /* the release folder (templates, fonts) */
   struct mg_pack *model;
   int refs; /* visits, plus one while it is the active release */
 };
@@ -224,6 +225,7 @@ static void set_current(struct mg_pack_service *s, const char *commit,
     return;
   }
   snprintf(u->commit, sizeof(u->commit), "%s", commit);
+  snprintf(u->dir, sizeof(u->dir), "%s/releases/%s", s->dir, commit);
   u->model = model;
   u->refs = 1;
   u->next = s->uses;
@@ -266,6 +268,7 @@ struct mg_pack_use *mg_pack_service_acquire_commit(struct mg_pack_service *s,
     return NULL;
   }
   snprintf(u->commit, sizeof(u->commit), "%s", commit);
+  snprintf(u->dir, sizeof(u->dir), "%s", tree);
   u->model = model;
   u->refs = 1;
   u->next = s->uses;
@@ -283,6 +286,8 @@ const struct mg_pack *mg_pack_use_model(const struct mg_pack_use *u) {
 }
 
 const char *mg_pack_use_commit(const struct mg_pack_use *u) { return u->commit; }
+
+const char *mg_pack_use_dir(const struct mg_pack_use *u) { return u->dir; }
 
 static void free_in_use(char **v) {
   for (size_t i = 0; v && v[i]; i++)

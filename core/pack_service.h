@@ -44,6 +44,8 @@ struct mg_pack_use *mg_pack_service_acquire_commit(struct mg_pack_service *s,
 void mg_pack_service_release(struct mg_pack_service *s, struct mg_pack_use *u);
 const struct mg_pack *mg_pack_use_model(const struct mg_pack_use *u);
 const char *mg_pack_use_commit(const struct mg_pack_use *u);
+/* The release's folder (absolute when state_dir is): templates, fonts. */
+const char *mg_pack_use_dir(const struct mg_pack_use *u);
 
 /* Pull now (a pull already running is joined: cb gets its result). */
 int mg_pack_service_pull(struct mg_pack_service *s, mg_pack_done_fn cb,

@@ -164,6 +164,46 @@ const struct mg__store_migration mg__store_migrations[] = {
            "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN\n"
            "  SELECT RAISE(ABORT, 'the audit log is append-only');\n"
            "END;\n"},
+    /* Forms of a case (issue 5): forms added, copied or removed by hand
+     * (the guide's own are computed), the visitor's one signature (sealed,
+     * S1) and the submitted applications with their sealed payload and
+     * linkage file (X4).  Field values live in the case's sealed
+     * `personal` blob. */
+    [5] = {"forms, signatures and applications",
+           "CREATE TABLE visit_forms (\n"
+           "  visit_id TEXT NOT NULL REFERENCES visits(id) ON DELETE CASCADE,\n"
+           "  instance TEXT NOT NULL,\n"
+           "  form TEXT NOT NULL,\n"
+           "  action TEXT NOT NULL CHECK(action IN ('add','remove')),\n"
+           "  by_user TEXT NOT NULL,\n"
+           "  counter TEXT NOT NULL,\n"
+           "  at TEXT NOT NULL,\n"
+           "  PRIMARY KEY (visit_id, instance)\n"
+           ");\n"
+           "CREATE TABLE visit_signature (\n"
+           "  visit_id TEXT PRIMARY KEY REFERENCES visits(id) ON DELETE "
+           "CASCADE,\n"
+           "  body BLOB NOT NULL,\n"
+           "  by_user TEXT NOT NULL,\n"
+           "  counter TEXT NOT NULL,\n"
+           "  at TEXT NOT NULL\n"
+           ");\n"
+           "CREATE TABLE applications (\n"
+           "  id TEXT PRIMARY KEY,\n"
+           "  visit_id TEXT NOT NULL REFERENCES visits(id) ON DELETE CASCADE,\n"
+           "  form TEXT NOT NULL,\n"
+           "  pack_commit TEXT NOT NULL,\n"
+           "  submitted_by TEXT NOT NULL,\n"
+           "  counter TEXT NOT NULL,\n"
+           "  submitted_at TEXT NOT NULL,\n"
+           "  payload BLOB NOT NULL,\n"
+           "  export BLOB,\n"
+           "  export_name TEXT,\n"
+           "  exported_at TEXT,\n"
+           "  UNIQUE (visit_id, form)\n"
+           ");\n"
+           "CREATE INDEX applications_export ON applications(exported_at) "
+           "WHERE export IS NOT NULL;\n"},
 };
 
 const int mg__store_latest =

@@ -5,6 +5,7 @@
  * cache that could serve stale or unmasked data.
  */
 #include "visit.h"
+#include "visit_internal.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -46,7 +47,7 @@ struct mg_visits {
  * every request).  Returned reset and unbound; stmt_done resets it again so
  * no read transaction stays open.  Past the cache's size a statement is
  * prepared per use and finalized. */
-static sqlite3_stmt *stmt(struct mg_visits *vs, const char *sql) {
+sqlite3_stmt *mg__visit_stmt(struct mg_visits *vs, const char *sql) {
   sqlite3_stmt *s = NULL;
   for (size_t i = 0; i < vs->nsc; i++)
     if (vs->sc[i].sql == sql) {
@@ -67,7 +68,7 @@ static sqlite3_stmt *stmt(struct mg_visits *vs, const char *sql) {
   return s;
 }
 
-static void stmt_done(struct mg_visits *vs, sqlite3_stmt *s) {
+void mg__visit_stmt_done(struct mg_visits *vs, sqlite3_stmt *s) {
   for (size_t i = 0; s && i < vs->nsc; i++)
     if (vs->sc[i].s == s) {
       sqlite3_reset(s);
@@ -140,7 +141,7 @@ static int db_fail(sqlite3 *db, struct mg_err *err, const char *what) {
 /* Run one statement binding text parameters (NULL binds NULL). */
 static int exec_args(struct mg_visits *vs, const char *sql,
                      const char *const *args, int n) {
-  sqlite3_stmt *s = stmt(vs, sql);
+  sqlite3_stmt *s = mg__visit_stmt(vs, sql);
   int rc = s ? SQLITE_OK : SQLITE_ERROR;
   for (int i = 0; rc == SQLITE_OK && i < n; i++)
     rc = sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_TRANSIENT);
@@ -148,7 +149,7 @@ static int exec_args(struct mg_visits *vs, const char *sql,
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
   }
-  stmt_done(vs, s);
+  mg__visit_stmt_done(vs, s);
   return rc;
 }
 
@@ -221,6 +222,7 @@ static void person_free(struct mg_visit_person *p) {
 static int seal_personal(struct mg_visits *vs, const char *id,
                          const struct mg_visit_person *people, size_t n,
                          const char *free_text, const char *token,
+                         const struct mg_visit_value *values, size_t nv,
                          unsigned char **blob, size_t *blen) {
   struct mg_buf b;
   struct mg_jw w;
@@ -246,6 +248,22 @@ static int seal_personal(struct mg_visits *vs, const char *id,
   mg_jw_arr_end(&w);
   mg_jw_kstr(&w, "free_text", free_text ? free_text : "");
   mg_jw_kstr(&w, "token", token); /* to print the slip again anywhere */
+  mg_jw_key(&w, "values");
+  mg_jw_arr(&w);
+  for (size_t i = 0; i < nv; i++) {
+    const struct mg_visit_value *x = &values[i];
+    mg_jw_obj(&w);
+    mg_jw_kstr(&w, "k", x->key);
+    mg_jw_kint(&w, "r", x->row);
+    mg_jw_kstr(&w, "v", x->text);
+    mg_jw_kstr(&w, "s", x->source);
+    mg_jw_kstr(&w, "f", x->form);
+    mg_jw_kstr(&w, "b", x->by);
+    mg_jw_kstr(&w, "c", x->counter);
+    mg_jw_kstr(&w, "t", x->at);
+    mg_jw_obj_end(&w);
+  }
+  mg_jw_arr_end(&w);
   mg_jw_obj_end(&w);
   rc = b.oom ? -ENOMEM : mg_seal(vs->key, id, b.data, b.len, blob, blen);
   if (b.data)
@@ -294,6 +312,34 @@ static int open_personal(struct mg_visits *vs, struct mg_visit *v,
       goto out;
     }
   }
+  const struct mg_json *vals = mg_json_get(doc, "values");
+  if (vals && vals->type == MG_JSON_ARRAY && vals->u.arr.n) {
+    if (!(v->values = calloc(vals->u.arr.n, sizeof(*v->values)))) {
+      rc = -ENOMEM;
+      goto out;
+    }
+    for (size_t i = 0; i < vals->u.arr.n; i++) {
+      const struct mg_json *o = vals->u.arr.items[i];
+      struct mg_visit_value *x = &v->values[v->n_values++];
+      int64_t row = 0;
+      mg_json_get_int(o, "r", &row);
+      x->row = (long)row;
+      x->key = strdup(str_or_empty(mg_json_get_str(o, "k")));
+      x->text = strdup(str_or_empty(mg_json_get_str(o, "v")));
+      snprintf(x->source, sizeof(x->source), "%s",
+               str_or_empty(mg_json_get_str(o, "s")));
+      snprintf(x->form, sizeof(x->form), "%s",
+               str_or_empty(mg_json_get_str(o, "f")));
+      snprintf(x->by, sizeof(x->by), "%s", str_or_empty(mg_json_get_str(o, "b")));
+      snprintf(x->counter, sizeof(x->counter), "%s",
+               str_or_empty(mg_json_get_str(o, "c")));
+      snprintf(x->at, sizeof(x->at), "%s", str_or_empty(mg_json_get_str(o, "t")));
+      if (!x->key || !x->text) {
+        rc = -ENOMEM;
+        goto out;
+      }
+    }
+  }
 out:
   if (plain)
     OPENSSL_cleanse(plain, plen);
@@ -330,6 +376,11 @@ void mg_visit_free(struct mg_visit *v) {
   for (size_t i = 0; i < v->n_notes; i++)
     free(v->notes[i].text);
   free(v->notes);
+  for (size_t i = 0; i < v->n_values; i++)
+    mg__visit_value_free(&v->values[i]);
+  free(v->values);
+  free(v->form_rows);
+  free(v->apps);
   free(v);
 }
 
@@ -342,8 +393,8 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
 
 #define PREP(sql)                                                            \
   do {                                                                       \
-    stmt_done(vs, s);                                                        \
-    if (!(s = stmt(vs, sql)) ||                                              \
+    mg__visit_stmt_done(vs, s);                                                        \
+    if (!(s = mg__visit_stmt(vs, sql)) ||                                              \
         sqlite3_bind_text(s, 1, v->id, -1, SQLITE_STATIC) != SQLITE_OK) {    \
       rc = -EIO;                                                             \
       goto out;                                                              \
@@ -415,6 +466,36 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
     x->text = (char *)plain;
     v->n_notes++;
   }
+  PREP("SELECT instance, form, action FROM visit_forms WHERE visit_id = ?1 "
+       "ORDER BY at, instance");
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    void *n = realloc(v->form_rows, (v->n_form_rows + 1) * sizeof(*v->form_rows));
+    if (!n)
+      goto oom;
+    v->form_rows = n;
+    struct mg_visit_form_row *x = &v->form_rows[v->n_form_rows++];
+    col_copy(s, 0, x->instance, sizeof(x->instance));
+    col_copy(s, 1, x->form, sizeof(x->form));
+    x->add = strcmp((const char *)sqlite3_column_text(s, 2), "add") == 0;
+  }
+  PREP("SELECT id, form, submitted_at, submitted_by, counter, "
+       "IFNULL(exported_at, '') FROM applications WHERE visit_id = ?1 "
+       "ORDER BY submitted_at, id");
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    void *n = realloc(v->apps, (v->n_apps + 1) * sizeof(*v->apps));
+    if (!n)
+      goto oom;
+    v->apps = n;
+    struct mg_visit_app *x = &v->apps[v->n_apps++];
+    col_copy(s, 0, x->id, sizeof(x->id));
+    col_copy(s, 1, x->form, sizeof(x->form));
+    col_copy(s, 2, x->at, sizeof(x->at));
+    col_copy(s, 3, x->by, sizeof(x->by));
+    col_copy(s, 4, x->counter, sizeof(x->counter));
+    col_copy(s, 5, x->exported_at, sizeof(x->exported_at));
+  }
+  PREP("SELECT 1 FROM visit_signature WHERE visit_id = ?1");
+  v->has_signature = sqlite3_step(s) == SQLITE_ROW;
   PREP("SELECT until FROM visit_unmask WHERE visit_id = ?1 AND counter = ?2 "
        "AND until > ?3");
   sqlite3_bind_text(s, 2, a ? a->counter : "", -1, SQLITE_STATIC);
@@ -426,7 +507,7 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
 oom:
   rc = -ENOMEM;
 out:
-  stmt_done(vs, s);
+  mg__visit_stmt_done(vs, s);
   return rc;
 }
 
@@ -453,7 +534,7 @@ static int load_by(struct mg_visits *vs, const struct mg_visit_actor *a,
                                                      : by_number;
 
   *out = NULL;
-  if (!(s = stmt(vs, sql)) ||
+  if (!(s = mg__visit_stmt(vs, sql)) ||
       sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC) != SQLITE_OK) {
     rc = db_fail(db, err, "read");
     goto out;
@@ -497,7 +578,7 @@ static int load_by(struct mg_visits *vs, const struct mg_visit_actor *a,
   *out = v;
   v = NULL;
 out:
-  stmt_done(vs, s);
+  mg__visit_stmt_done(vs, s);
   mg_json_free(facts);
   mg_visit_free(v);
   return rc;
@@ -583,6 +664,8 @@ int mg_visit_guide(const struct mg_visit *v, const struct mg_pack *p,
 /* ---------------------------------------------------------------------- */
 /* Creating                                                               */
 
+const struct mg_key *mg__visits_key(struct mg_visits *vs) { return vs->key; }
+
 int mg_visits_create(struct mg_store *st, const struct mg_key *key,
                      struct mg_pack_service *packs, const struct mg_config *cfg,
                      struct mg_visits **out) {
@@ -665,7 +748,8 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   hexlify(raw, sizeof(raw), id);
-  if ((rc = seal_personal(vs, id, people, n_people, "", token, &blob, &blen))) {
+  if ((rc = seal_personal(vs, id, people, n_people, "", token, NULL, 0, &blob,
+                          &blen))) {
     rc = mg_err_set(err, rc, "cannot seal the personal data");
     goto out;
   }
@@ -731,14 +815,8 @@ out:
 /* Changes                                                                */
 
 /* Load an open case and its pack for a change. */
-struct change {
-  struct mg_visit *v;
-  struct mg_pack_use *u;
-  const struct mg_pack *p;
-};
-
-static int change_begin(struct mg_visits *vs, const struct mg_visit_actor *a,
-                        const char *id, struct change *c, struct mg_err *err) {
+int mg__visit_begin(struct mg_visits *vs, const struct mg_visit_actor *a,
+                        const char *id, struct mg__change *c, struct mg_err *err) {
   memset(c, 0, sizeof(*c));
   int rc = mg_visit_get(vs, a, id, &c->v, err);
   if (rc)
@@ -751,30 +829,22 @@ static int change_begin(struct mg_visits *vs, const struct mg_visit_actor *a,
   return 0;
 }
 
-static void change_end(struct mg_visits *vs, struct change *c) {
+void mg__visit_end(struct mg_visits *vs, struct mg__change *c) {
   mg_visits_pack_release(vs, c->u);
   mg_visit_free(c->v);
 }
 
 /* Run statements (each with its text args) and the audit row in one
  * transaction, and touch updated_at. */
-struct stmt {
-  const char *sql;
-  const char *args[8];
-  int n;
-  const void *blob; /* bound as ?(n+1) when set */
-  size_t blen;
-};
-
-static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
-                 const char *id, const struct stmt *sv, size_t n,
+int mg__visit_apply(struct mg_visits *vs, const struct mg_visit_actor *a,
+                 const char *id, const struct mg__stmt *sv, size_t n,
                  const char *action, const char *detail, struct mg_err *err) {
   sqlite3 *db = mg_store_db(vs->st);
   char now[24];
   int ok = begin(db) == SQLITE_OK;
   mg_store_time(time(NULL), now);
   for (size_t i = 0; ok && i < n; i++) {
-    sqlite3_stmt *s = stmt(vs, sv[i].sql);
+    sqlite3_stmt *s = mg__visit_stmt(vs, sv[i].sql);
     int rc = s ? SQLITE_OK : SQLITE_ERROR;
     for (int k = 0; rc == SQLITE_OK && k < sv[i].n; k++)
       rc = sqlite3_bind_text(s, k + 1, sv[i].args[k], -1, SQLITE_STATIC);
@@ -784,7 +854,7 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
     if (rc == SQLITE_OK)
       rc = sqlite3_step(s);
     ok = rc == SQLITE_DONE;
-    stmt_done(vs, s);
+    mg__visit_stmt_done(vs, s);
   }
   const char *up[] = {now, id};
   ok = ok && exec_args(vs, "UPDATE visits SET updated_at = ?1 WHERE id = ?2",
@@ -803,12 +873,12 @@ static int apply(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *id, const char *question, int yes,
                     struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   struct mg_guide_input in;
   struct mg_guide_state gs;
   struct mg_date births[MG_GUIDE_MAX_PEOPLE];
   char now[24];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   memset(&gs, 0, sizeof(gs));
   if (rc)
     goto out;
@@ -828,7 +898,7 @@ int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   mg_store_time(time(NULL), now);
-  struct stmt sv[] = {
+  struct mg__stmt sv[] = {
       {"INSERT INTO visit_answers (visit_id, question, answer, by_user, "
        "counter, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
        "question) DO UPDATE SET answer = ?3, by_user = ?4, counter = ?5, "
@@ -836,15 +906,15 @@ int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
        {id, question, yes ? "1" : "0", a->user, a->counter, now}, 6, NULL, 0}};
   /* the question only: an answer (e.g. to the support-measures question)
    * is the resident's data, and audit rows outlive the case */
-  rc = apply(vs, a, id, sv, 1, "visit.answer", question, err);
+  rc = mg__visit_apply(vs, a, id, sv, 1, "visit.answer", question, err);
 out:
   mg_guide_state_free(&gs);
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 /* Rewrite the sealed personal blob. */
-static int store_personal(struct mg_visits *vs, const struct mg_visit_actor *a,
+int mg__visit_store(struct mg_visits *vs, const struct mg_visit_actor *a,
                           const struct mg_visit *v,
                           const struct mg_visit_person *people,
                           size_t n, const char *free_text,
@@ -854,15 +924,16 @@ static int store_personal(struct mg_visits *vs, const struct mg_visit_actor *a,
   const char *id = v->id;
   unsigned char *blob = NULL;
   size_t blen = 0;
-  int rc = seal_personal(vs, id, people, n, free_text, v->token, &blob, &blen);
+  int rc = seal_personal(vs, id, people, n, free_text, v->token,
+                         v->values, v->n_values, &blob, &blen);
   if (rc)
     return mg_err_set(err, rc, "cannot seal the personal data");
-  struct stmt sv[2] = {
+  struct mg__stmt sv[2] = {
       {"UPDATE visits SET personal = ?2 WHERE id = ?1", {id}, 1, blob, blen},
       {extra_sql, {NULL}, n_extra, NULL, 0}};
   for (int i = 0; i < n_extra; i++)
     sv[1].args[i] = extra_args[i];
-  rc = apply(vs, a, id, sv, extra_sql ? 2 : 1, action, detail, err);
+  rc = mg__visit_apply(vs, a, id, sv, extra_sql ? 2 : 1, action, detail, err);
   free(blob);
   return rc;
 }
@@ -870,10 +941,10 @@ static int store_personal(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visit_set_people(struct mg_visits *vs, const struct mg_visit_actor *a,
                         const char *id, const struct mg_visit_person *people,
                         size_t n_people, struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   struct mg_visit_person *copy = NULL;
   char detail[32];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc || (rc = check_people(people, n_people, err)))
     goto out;
   /* A counter that sees masked addresses would write them back empty. */
@@ -892,20 +963,23 @@ int mg_visit_set_people(struct mg_visits *vs, const struct mg_visit_actor *a,
   for (size_t i = 0; i < n_people && i < c.v->n_people; i++)
     copy[i].support |= c.v->people[i].support;
   snprintf(detail, sizeof(detail), "%zu people", n_people);
-  rc = store_personal(vs, a, c.v, copy, n_people, c.v->free_text, NULL, NULL, 0,
+  /* the household screen now holds the basic four: form values typed for
+   * them give way (they are read from the people again) */
+  mg__visit_values_drop_people(c.v);
+  rc = mg__visit_store(vs, a, c.v, copy, n_people, c.v->free_text, NULL, NULL, 0,
                       "visit.people", detail, err);
 out:
   free(copy);
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_manual(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *id, const char *procedure, int add,
                     struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   char now[24];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
   if (!mg_pack_procedure(c.p, procedure)) {
@@ -914,35 +988,35 @@ int mg_visit_manual(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   mg_store_time(time(NULL), now);
-  struct stmt set = {
+  struct mg__stmt set = {
       "INSERT INTO visit_manual (visit_id, procedure, action, by_user, "
       "counter, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
       "procedure) DO UPDATE SET action = ?3, by_user = ?4, counter = ?5, "
       "at = ?6",
       {id, procedure, add ? "add" : "remove", a->user, a->counter, now}, 6,
       NULL, 0};
-  struct stmt undo = {"DELETE FROM visit_manual WHERE visit_id = ?1 AND "
+  struct mg__stmt undo = {"DELETE FROM visit_manual WHERE visit_id = ?1 AND "
                       "procedure = ?2",
                       {id, procedure}, 2, NULL, 0};
-  rc = apply(vs, a, id, add < 0 ? &undo : &set, 1,
+  rc = mg__visit_apply(vs, a, id, add < 0 ? &undo : &set, 1,
              add < 0 ? "visit.procedure.undo"
              : add   ? "visit.procedure.add"
                      : "visit.procedure.remove",
              procedure, err);
 out:
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_set_status(struct mg_visits *vs, const struct mg_visit_actor *a,
                         const char *id, const char *procedure,
                         const char *status, struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   struct mg_guide_input in;
   struct mg_guide_state gs;
   struct mg_date births[MG_GUIDE_MAX_PEOPLE];
   char now[24], detail[128];
-  int rc = change_begin(vs, a, id, &c, err), found = 0;
+  int rc = mg__visit_begin(vs, a, id, &c, err), found = 0;
   memset(&gs, 0, sizeof(gs));
   if (rc)
     goto out;
@@ -965,16 +1039,16 @@ int mg_visit_set_status(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   mg_store_time(time(NULL), now);
-  struct stmt sv = {
+  struct mg__stmt sv = {
       "INSERT INTO visit_status (visit_id, procedure, counter, status, "
       "by_user, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (visit_id, "
       "procedure, counter) DO UPDATE SET status = ?4, by_user = ?5, at = ?6",
       {id, procedure, a->counter, status, a->user, now}, 6, NULL, 0};
   snprintf(detail, sizeof(detail), "%s=%s", procedure, status);
-  rc = apply(vs, a, id, &sv, 1, "visit.status", detail, err);
+  rc = mg__visit_apply(vs, a, id, &sv, 1, "visit.status", detail, err);
 out:
   mg_guide_state_free(&gs);
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
@@ -988,11 +1062,11 @@ static size_t u8_chars(const char *s) {
 
 int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
                       const char *id, const char *text, struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   unsigned char *blob = NULL;
   size_t blen = 0;
   char now[24], aad[200];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
   if (!*text || u8_chars(text) > MG_VISIT_MAX_TEXT) {
@@ -1006,21 +1080,21 @@ int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
     rc = mg_err_set(err, rc, "cannot seal the note");
     goto out;
   }
-  struct stmt sv = {"INSERT INTO visit_notes (visit_id, author, counter, at, "
+  struct mg__stmt sv = {"INSERT INTO visit_notes (visit_id, author, counter, at, "
                     "body) VALUES (?1, ?2, ?3, ?4, ?5)",
                     {id, a->user, a->counter, now}, 4, blob, blen};
-  rc = apply(vs, a, id, &sv, 1, "visit.note", "", err);
+  rc = mg__visit_apply(vs, a, id, &sv, 1, "visit.note", "", err);
 out:
   free(blob);
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_set_free_text(struct mg_visits *vs, const struct mg_visit_actor *a,
                            const char *id, const char *text,
                            struct mg_err *err) {
-  struct change c;
-  int rc = change_begin(vs, a, id, &c, err);
+  struct mg__change c;
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
   if (u8_chars(text) > MG_VISIT_MAX_TEXT) {
@@ -1028,19 +1102,19 @@ int mg_visit_set_free_text(struct mg_visits *vs, const struct mg_visit_actor *a,
                     MG_VISIT_MAX_TEXT);
     goto out;
   }
-  rc = store_personal(vs, a, c.v, c.v->people, c.v->n_people, text, NULL, NULL,
+  rc = mg__visit_store(vs, a, c.v, c.v->people, c.v->n_people, text, NULL, NULL,
                       0, "visit.slip_text", "", err);
 out:
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_support(struct mg_visits *vs, const struct mg_visit_actor *a,
                      const char *id, size_t person, int on,
                      struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   char detail[48];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
   if (person >= c.v->n_people) {
@@ -1069,20 +1143,20 @@ int mg_visit_support(struct mg_visits *vs, const struct mg_visit_actor *a,
                                                            : a->counter)
                                 : NULL};
   snprintf(detail, sizeof(detail), "person %zu %s", person, on ? "on" : "off");
-  rc = store_personal(vs, a, c.v, c.v->people, c.v->n_people, c.v->free_text,
+  rc = mg__visit_store(vs, a, c.v, c.v->people, c.v->n_people, c.v->free_text,
                       "UPDATE visits SET support_counter = ?2 WHERE id = ?1",
                       args, 2, on ? "visit.support.on" : "visit.support.off",
                       detail, err);
 out:
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_unmask(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *id, const char *reason, struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   char now[24], until[24];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc)
     goto out;
   if (a->role < MG_ROLE_SUPERVISOR) {
@@ -1097,34 +1171,34 @@ int mg_visit_unmask(struct mg_visits *vs, const struct mg_visit_actor *a,
   time_t t = time(NULL);
   mg_store_time(t, now);
   mg_store_time(t + (time_t)(vs->cfg->visit_unmask_for / 1000), until);
-  struct stmt sv = {
+  struct mg__stmt sv = {
       "INSERT INTO visit_unmask (visit_id, counter, by_user, at, until) "
       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (visit_id, counter) DO UPDATE "
       "SET by_user = ?3, at = ?4, until = ?5",
       {id, a->counter, a->user, now, until}, 5, NULL, 0};
   /* the reason is staff's words for the audit, kept with it */
-  rc = apply(vs, a, id, &sv, 1, "visit.unmask", reason, err);
+  rc = mg__visit_apply(vs, a, id, &sv, 1, "visit.unmask", reason, err);
 out:
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 
 int mg_visit_close(struct mg_visits *vs, const struct mg_visit_actor *a,
                    const char *id, struct mg_err *err) {
-  struct change c;
+  struct mg__change c;
   char now[24], purge[24];
-  int rc = change_begin(vs, a, id, &c, err);
+  int rc = mg__visit_begin(vs, a, id, &c, err);
   if (rc && rc != -ENODATA)
     goto out;
   time_t t = time(NULL);
   mg_store_time(t, now);
   mg_store_time(t + (time_t)(vs->cfg->visit_retention / 1000), purge);
-  struct stmt sv = {"UPDATE visits SET status = 'closed', closed_at = ?2, "
+  struct mg__stmt sv = {"UPDATE visits SET status = 'closed', closed_at = ?2, "
                     "purge_after = ?3 WHERE id = ?1",
                     {id, now, purge}, 3, NULL, 0};
-  rc = apply(vs, a, id, &sv, 1, "visit.close", "", err);
+  rc = mg__visit_apply(vs, a, id, &sv, 1, "visit.close", "", err);
 out:
-  change_end(vs, &c);
+  mg__visit_end(vs, &c);
   return rc;
 }
 

@@ -62,6 +62,32 @@ struct mg_visit_status {
   char procedure[72], counter[72], status[16], by[72], at[24];
 };
 
+/* A form value (A1, I2), stored sealed with the people: keyed by the
+ * field's carry-over key (or "@FORM.FIELD" for a field that carries
+ * nothing) and the group row (0 outside groups; sheet k of a form with R
+ * rows holds rows (k-1)*R+1 .. k*R). */
+struct mg_visit_value {
+  char *key;
+  long row;
+  char *text;      /* owned: the stored value (form.h) */
+  char source[8];  /* "typed" | "card" */
+  char form[80];   /* the form instance it was entered in */
+  char by[72], counter[72], at[24];
+};
+
+/* A form added, copied or removed by hand (A3, I4). */
+struct mg_visit_form_row {
+  char instance[80]; /* "FORM" or "FORM.K" (sheet K) */
+  char form[72];
+  int add;           /* 1 added/copied, 0 removed */
+};
+
+/* A submitted form: an application. */
+struct mg_visit_app {
+  char id[33], form[72], at[24], by[72], counter[72];
+  char exported_at[24]; /* "" while its linkage file is pending/off */
+};
+
 /* One case as loaded (everything owned; mg_visit_free). */
 struct mg_visit {
   char id[33], number[9];
@@ -82,6 +108,13 @@ struct mg_visit {
   struct mg_visit_note *notes; /* oldest first */
   size_t n_notes;
   char unmasked_until[24]; /* for the loading counter, "" when not */
+  struct mg_visit_value *values;
+  size_t n_values;
+  struct mg_visit_form_row *form_rows;
+  size_t n_form_rows;
+  struct mg_visit_app *apps;
+  size_t n_apps;
+  int has_signature;
 };
 
 int mg_visits_create(struct mg_store *st, const struct mg_key *key,

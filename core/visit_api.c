@@ -22,15 +22,10 @@
 #include "log.h"
 #include "slip.h"
 #include "visit.h"
+#include "visit_api_internal.h"
 
-/* The session behind a request, as an actor. */
-struct who {
-  struct mg_auth_session s;
-  struct mg_visit_actor a;
-};
-
-static int require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
-                   struct who *w) {
+int mg__who_require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
+                   struct mg__who *w) {
   if (mg__auth_require(d->store, t, MG_ROLE_STAFF, csrf, &w->s))
     return -1;
   w->a.user = w->s.user_id;
@@ -39,18 +34,20 @@ static int require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
   return 0;
 }
 
-static void reply_err(struct mg_http_txn *t, int rc, const struct mg_err *e) {
+void mg__api_reply_err(struct mg_http_txn *t, int rc, const struct mg_err *e) {
   switch (rc) {
   case -ENOENT: mg_http_reply_error(t, 404, "not_found", e->msg); break;
   case -EINVAL: mg_http_reply_error(t, 400, "bad_request", e->msg); break;
   case -ESTALE: mg_http_reply_error(t, 409, "case_closed", e->msg); break;
   case -EPERM: mg_http_reply_error(t, 403, "forbidden", e->msg); break;
   case -ENODATA: mg_http_reply_error(t, 503, "no_pack", e->msg); break;
+  case -EALREADY: mg_http_reply_error(t, 409, "already_submitted", e->msg); break;
+  case -E2BIG: mg_http_reply_error(t, 413, "too_large", e->msg); break;
   default: mg_http_reply_error(t, 500, "internal", e->msg); break;
   }
 }
 
-static void reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
+void mg__api_reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
   if (b->oom)
     mg_http_reply_error(t, 500, "internal", "out of memory");
   else
@@ -62,7 +59,7 @@ static void reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
 
 /* Answer with the whole case (loaded again after a change). */
 static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
-                        const struct who *w, const char *id, int status,
+                        const struct mg__who *w, const char *id, int status,
                         const char *token, const char *audit) {
   struct mg_visit *v = NULL;
   struct mg_err e = {{0}};
@@ -70,7 +67,7 @@ static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
   struct mg_jw jw;
   int rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
   if (rc) {
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     return;
   }
   if (audit)
@@ -88,14 +85,14 @@ static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
   mg_visit_free(v);
   if (rc) {
     mg_buf_free(&b);
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     return;
   }
-  reply_buf(t, status, &b);
+  mg__api_reply_buf(t, status, &b);
 }
 
 /* A JSON object body; answers 400 and returns NULL otherwise. */
-static struct mg_json *body_obj(struct mg_http_txn *t,
+struct mg_json *mg__api_body(struct mg_http_txn *t,
                                 const struct mg_http_req *req) {
   struct mg_json *doc = NULL;
   struct mg_json_error je;
@@ -114,7 +111,7 @@ static struct mg_json *body_obj(struct mg_http_txn *t,
 }
 
 /* Unknown keys are refused: a typo must not silently drop a value. */
-static int only_keys(const struct mg_json *o, const char *const *keys,
+int mg__api_only_keys(const struct mg_json *o, const char *const *keys,
                      const char *where, struct mg_err *e) {
   for (size_t i = 0; i < o->u.obj.n; i++) {
     int ok = 0;
@@ -128,14 +125,14 @@ static int only_keys(const struct mg_json *o, const char *const *keys,
 }
 
 /* Keys a body must have: an absent one must not read as "clear it". */
-static int need(const struct mg_json *o, const char *key, struct mg_err *e) {
+int mg__api_need(const struct mg_json *o, const char *key, struct mg_err *e) {
   if (!mg_json_get(o, key))
     return mg_err_set(e, -EINVAL, "%s: required", key);
   return 0;
 }
 
 /* A string member, "" when absent; -EINVAL when present but not a string. */
-static int opt_str(const struct mg_json *o, const char *key, const char **out,
+int mg__api_opt_str(const struct mg_json *o, const char *key, const char **out,
                    const char *where, struct mg_err *e) {
   const struct mg_json *v = mg_json_get(o, key);
   *out = "";
@@ -147,7 +144,7 @@ static int opt_str(const struct mg_json *o, const char *key, const char **out,
   return 0;
 }
 
-static int opt_bool(const struct mg_json *o, const char *key, int *out,
+int mg__api_opt_bool(const struct mg_json *o, const char *key, int *out,
                     struct mg_err *e) {
   const struct mg_json *v = mg_json_get(o, key);
   *out = 0;
@@ -180,11 +177,11 @@ static int parse_people(const struct mg_json *arr, struct mg_visit_person *out,
     memset(&out[i], 0, sizeof(out[i]));
     if (o->type != MG_JSON_OBJECT)
       return mg_err_set(e, -EINVAL, "people[%zu]: must be an object", i);
-    if (only_keys(o, keys, "people[]", e) ||
-        opt_str(o, "name", (const char **)&out[i].name, where, e) ||
-        opt_str(o, "kana", (const char **)&out[i].kana, where, e) ||
-        opt_str(o, "address", (const char **)&out[i].address, where, e) ||
-        opt_str(o, "birth_date", &bd, where, e))
+    if (mg__api_only_keys(o, keys, "people[]", e) ||
+        mg__api_opt_str(o, "name", (const char **)&out[i].name, where, e) ||
+        mg__api_opt_str(o, "kana", (const char **)&out[i].kana, where, e) ||
+        mg__api_opt_str(o, "address", (const char **)&out[i].address, where, e) ||
+        mg__api_opt_str(o, "birth_date", &bd, where, e))
       return -EINVAL;
     if (*bd && mg_date_parse(bd, &out[i].birth))
       return mg_err_set(e, -EINVAL, "people[%zu].birth_date: must be a date "
@@ -200,11 +197,11 @@ static int parse_people(const struct mg_json *arr, struct mg_visit_person *out,
 static void life_events(void *ud, struct mg_http_txn *t,
                         const struct mg_http_req *req) {
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   struct mg_buf b;
   struct mg_jw jw;
   (void)req;
-  if (require(d, t, 0, &w))
+  if (mg__who_require(d, t, 0, &w))
     return;
   struct mg_pack_use *u = mg_pack_service_acquire(d->packs);
   const struct mg_pack *p = u ? mg_pack_use_model(u) : NULL;
@@ -233,7 +230,7 @@ static void life_events(void *ud, struct mg_http_txn *t,
   mg_jw_arr_end(&jw);
   mg_jw_obj_end(&jw);
   mg_pack_service_release(d->packs, u);
-  reply_buf(t, 200, &b);
+  mg__api_reply_buf(t, 200, &b);
 }
 
 static void visit_create(void *ud, struct mg_http_txn *t,
@@ -242,7 +239,7 @@ static void visit_create(void *ud, struct mg_http_txn *t,
                                      "has_mynumber_card", "foreign_resident",
                                      NULL};
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
   struct mg_visit_person people[MG_GUIDE_MAX_PEOPLE];
@@ -253,15 +250,15 @@ static void visit_create(void *ud, struct mg_http_txn *t,
   size_t n = 0;
   int card, foreign, rc;
 
-  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+  if (mg__who_require(d, t, 1, &w) || !(doc = mg__api_body(t, req)))
     goto out;
-  if ((rc = only_keys(doc, keys, "body", &e)) ||
-      (rc = opt_str(doc, "life_event", &le, "", &e)) ||
-      (rc = opt_str(doc, "filing_date", &fd, "", &e)) ||
-      (rc = opt_bool(doc, "has_mynumber_card", &card, &e)) ||
-      (rc = opt_bool(doc, "foreign_resident", &foreign, &e)) ||
+  if ((rc = mg__api_only_keys(doc, keys, "body", &e)) ||
+      (rc = mg__api_opt_str(doc, "life_event", &le, "", &e)) ||
+      (rc = mg__api_opt_str(doc, "filing_date", &fd, "", &e)) ||
+      (rc = mg__api_opt_bool(doc, "has_mynumber_card", &card, &e)) ||
+      (rc = mg__api_opt_bool(doc, "foreign_resident", &foreign, &e)) ||
       (rc = parse_people(mg_json_get(doc, "people"), people, &n, &e))) {
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   if (!*le) {
@@ -278,7 +275,7 @@ static void visit_create(void *ud, struct mg_http_txn *t,
   rc = mg_visit_new(d->visits, &w.a, le, fp, people, n, card, foreign, &v,
                     token, &e);
   if (rc) {
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   reply_state(d, t, &w, v->id, 201, token, NULL);
@@ -294,18 +291,18 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
                          const struct mg_http_req *req) {
   static const char *const keys[] = {"token", "number", NULL};
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
   struct mg_visit *v = NULL;
   const char *token, *number;
   int rc;
-  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+  if (mg__who_require(d, t, 1, &w) || !(doc = mg__api_body(t, req)))
     goto out;
-  if ((rc = only_keys(doc, keys, "body", &e)) ||
-      (rc = opt_str(doc, "token", &token, "", &e)) ||
-      (rc = opt_str(doc, "number", &number, "", &e))) {
-    reply_err(t, rc, &e);
+  if ((rc = mg__api_only_keys(doc, keys, "body", &e)) ||
+      (rc = mg__api_opt_str(doc, "token", &token, "", &e)) ||
+      (rc = mg__api_opt_str(doc, "number", &number, "", &e))) {
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   if (!*token == !*number) {
@@ -318,7 +315,7 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
     /* failed attempts are audited: guessing shows up there */
     mg_visits_audit(d->visits, &w.a, "visit.resume_failed", NULL,
                     *token ? "token" : "number");
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   mg_visits_audit(d->visits, &w.a, "visit.resume", v->id,
@@ -333,7 +330,7 @@ static void visit_search(void *ud, struct mg_http_txn *t,
                          const struct mg_http_req *req) {
   static const char *const keys[] = {"kana", "birth_date", "number", NULL};
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
   struct mg_buf b;
@@ -341,24 +338,24 @@ static void visit_search(void *ud, struct mg_http_txn *t,
   const char *kana, *bd, *number;
   int rc;
   mg_buf_init(&b);
-  if (require(d, t, 1, &w) || !(doc = body_obj(t, req)))
+  if (mg__who_require(d, t, 1, &w) || !(doc = mg__api_body(t, req)))
     goto out;
-  if ((rc = only_keys(doc, keys, "body", &e)) ||
-      (rc = opt_str(doc, "kana", &kana, "", &e)) ||
-      (rc = opt_str(doc, "birth_date", &bd, "", &e)) ||
-      (rc = opt_str(doc, "number", &number, "", &e))) {
-    reply_err(t, rc, &e);
+  if ((rc = mg__api_only_keys(doc, keys, "body", &e)) ||
+      (rc = mg__api_opt_str(doc, "kana", &kana, "", &e)) ||
+      (rc = mg__api_opt_str(doc, "birth_date", &bd, "", &e)) ||
+      (rc = mg__api_opt_str(doc, "number", &number, "", &e))) {
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   mg_jw_init(&jw, &b);
   mg_jw_obj(&jw);
   mg_jw_key(&jw, "cases");
   if ((rc = mg_visit_search(d->visits, &w.a, kana, bd, number, &jw, &e))) {
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
     goto out;
   }
   mg_jw_obj_end(&jw);
-  reply_buf(t, 200, &b);
+  mg__api_reply_buf(t, 200, &b);
 out:
   mg_buf_free(&b);
   mg_json_free(doc);
@@ -371,7 +368,7 @@ struct slip_job {
   uv_work_t work;
   struct mg_daemon *d;
   struct mg_http_txn *t;
-  struct who w;
+  struct mg__who w;
   int print;
   char visit_id[33], number[9];
   /* every string the slip points to, freed at the end */
@@ -528,7 +525,7 @@ static void print_done(void *ud, int status, const char *json) {
     mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
                   json && *json ? json : "{}");
     mg_visits_audit(j->d->visits, &j->w.a, "slip.print", j->visit_id, "");
-    reply_buf(j->t, 200, &b);
+    mg__api_reply_buf(j->t, 200, &b);
   } else {
     mg_http_reply_error(j->t, 502, "print_failed",
                         status == MG_PLUGIN_RETRY
@@ -583,7 +580,7 @@ static void slip_done(uv_work_t *req, int status) {
 }
 
 static void slip_start(struct mg_daemon *d, struct mg_http_txn *t,
-                       const struct who *w, const char *id, int print) {
+                       const struct mg__who *w, const char *id, int print) {
   struct mg_err e = {{0}};
   struct mg_visit *v = NULL;
   struct mg_pack_use *u = NULL;
@@ -624,7 +621,7 @@ static void slip_start(struct mg_daemon *d, struct mg_http_txn *t,
   mg_visit_free(v);
   return;
 fail:
-  reply_err(t, rc, &e);
+  mg__api_reply_err(t, rc, &e);
   mg_visits_pack_release(d->visits, u);
   mg_visit_free(v);
   slip_job_free(j);
@@ -654,15 +651,17 @@ static size_t segments(const char *path, char seg[4][80]) {
 static void visit_get_h(void *ud, struct mg_http_txn *t,
                         const struct mg_http_req *req) {
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   char seg[4][80];
   size_t n = segments(req->path, seg);
-  if (require(d, t, 0, &w))
+  if (mg__who_require(d, t, 0, &w))
     return;
   if (n == 1) {
     reply_state(d, t, &w, seg[0], 200, NULL, "visit.view");
   } else if (n == 2 && strcmp(seg[1], "slip.pdf") == 0) {
     slip_start(d, t, &w, seg[0], 0);
+  } else if (n <= 4 && mg__form_api(d, t, req, &w, seg, n) == 0) {
+    /* answered */
   } else {
     mg_http_reply_error(t, 404, "not_found", "no such API path");
   }
@@ -673,7 +672,7 @@ static void visit_get_h(void *ud, struct mg_http_txn *t,
 static void visit_change_h(void *ud, struct mg_http_txn *t,
                            const struct mg_http_req *req) {
   struct mg_daemon *d = ud;
-  struct who w;
+  struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
   char seg[4][80];
@@ -682,15 +681,17 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   const char *s;
   int rc = -ENOENT;
 
-  if (require(d, t, 1, &w))
+  if (mg__who_require(d, t, 1, &w))
     return;
   mg_err_set(&e, -ENOENT, "no such API path");
+  if (n <= 4 && mg__form_api(d, t, req, &w, seg, n) == 0)
+    goto out;
   if (n == 3 && strcmp(seg[1], "answers") == 0 && strcmp(m, "PUT") == 0) {
     static const char *const keys[] = {"answer", NULL};
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
-        !(rc = opt_str(doc, "answer", &s, "", &e))) {
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) &&
+        !(rc = mg__api_opt_str(doc, "answer", &s, "", &e))) {
       if (strcmp(s, "yes") && strcmp(s, "no"))
         rc = mg_err_set(&e, -EINVAL, "answer: must be \"yes\" or \"no\"");
       else
@@ -705,44 +706,44 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   } else if (n == 4 && strcmp(seg[1], "procedures") == 0 &&
              strcmp(seg[3], "status") == 0 && strcmp(m, "PUT") == 0) {
     static const char *const keys[] = {"status", NULL};
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
-        !(rc = opt_str(doc, "status", &s, "", &e)))
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) &&
+        !(rc = mg__api_opt_str(doc, "status", &s, "", &e)))
       rc = mg_visit_set_status(d->visits, &w.a, id, seg[2], s, &e);
   } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "notes") == 0) {
     static const char *const keys[] = {"text", NULL};
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
-        !(rc = opt_str(doc, "text", &s, "", &e)))
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) &&
+        !(rc = mg__api_opt_str(doc, "text", &s, "", &e)))
       rc = mg_visit_add_note(d->visits, &w.a, id, s, &e);
   } else if (n == 2 && strcmp(m, "PUT") == 0 &&
              strcmp(seg[1], "slip-text") == 0) {
     static const char *const keys[] = {"text", NULL};
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) && !(rc = need(doc, "text", &e)) &&
-        !(rc = opt_str(doc, "text", &s, "", &e)))
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) && !(rc = mg__api_need(doc, "text", &e)) &&
+        !(rc = mg__api_opt_str(doc, "text", &s, "", &e)))
       rc = mg_visit_set_free_text(d->visits, &w.a, id, s, &e);
   } else if (n == 2 && strcmp(m, "PUT") == 0 && strcmp(seg[1], "people") == 0) {
     static const char *const keys[] = {"people", NULL};
     struct mg_visit_person people[MG_GUIDE_MAX_PEOPLE];
     size_t np = 0;
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
-        !(rc = need(doc, "people", &e)) &&
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) &&
+        !(rc = mg__api_need(doc, "people", &e)) &&
         !(rc = parse_people(mg_json_get(doc, "people"), people, &np, &e)))
       rc = mg_visit_set_people(d->visits, &w.a, id, people, np, &e);
   } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "support") == 0) {
     static const char *const keys[] = {"person", "on", NULL};
     int64_t person = -1;
     int on = 0;
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) && !(rc = need(doc, "on", &e)) &&
-        !(rc = opt_bool(doc, "on", &on, &e))) {
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) && !(rc = mg__api_need(doc, "on", &e)) &&
+        !(rc = mg__api_opt_bool(doc, "on", &on, &e))) {
       if (mg_json_get_int(doc, "person", &person) || person < 0)
         rc = mg_err_set(&e, -EINVAL, "person: the 0-based index of a person "
                         "of the case");
@@ -751,10 +752,10 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
     }
   } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "unmask") == 0) {
     static const char *const keys[] = {"reason", NULL};
-    if (!(doc = body_obj(t, req)))
+    if (!(doc = mg__api_body(t, req)))
       goto out;
-    if (!(rc = only_keys(doc, keys, "body", &e)) &&
-        !(rc = opt_str(doc, "reason", &s, "", &e)))
+    if (!(rc = mg__api_only_keys(doc, keys, "body", &e)) &&
+        !(rc = mg__api_opt_str(doc, "reason", &s, "", &e)))
       rc = mg_visit_unmask(d->visits, &w.a, id, s, &e);
   } else if (n == 2 && strcmp(m, "POST") == 0 && strcmp(seg[1], "close") == 0) {
     rc = mg_visit_close(d->visits, &w.a, id, &e);
@@ -766,7 +767,7 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   if (rc == -EPERM) /* refused attempts on a case are worth knowing */
     mg_visits_audit(d->visits, &w.a, "visit.refused", id, e.msg);
   if (rc)
-    reply_err(t, rc, &e);
+    mg__api_reply_err(t, rc, &e);
   else
     reply_state(d, t, &w, id, 200, NULL, NULL);
 out:

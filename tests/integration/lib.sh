@@ -90,3 +90,70 @@ summary() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]
 }
+
+# API calls over HTTPS (cases, forms): $B is the API base URL, $PW the
+# staff password of the test.
+# call JAR METHOD PATH [BODY]: the status code; the body lands in $T/body.
+# The CSRF token of a jar is kept in JAR.csrf.
+call() {
+  local jar=$1 m=$2 p=$3 body=${4:-}
+  local args=(-sk -o "$T/body" -w '%{http_code}' -b "$jar" -c "$jar" -X "$m")
+  [ -f "$jar.csrf" ] && args+=(-H "X-CSRF-Token: $(cat "$jar.csrf")")
+  # a body-less POST sends Content-Length: 0, as browsers do
+  if [ -n "$body" ] || [ "$m" = POST ]; then
+    args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  fi
+  curl "${args[@]}" "$B$p"
+}
+login() { # JAR USER [COUNTER]
+  local body="{\"user\":\"$2\",\"password\":\"$PW\"${3:+,\"counter\":\"$3\"}}"
+  rm -f "$1.csrf"
+  local code; code=$(call "$1" POST /session "$body")
+  [ "$code" = 200 ] && jq -r .csrf_token "$T/body" > "$1.csrf"
+  echo "$code"
+}
+
+# CUPS's ippeveprinter as an IPP Everywhere printer for the cups plugin
+# (P1): start_ipp_printer sets PP (its port), IPP_PID and keeps what it
+# receives in $T/spool; a test traps stop_ipp_printer.  Each job takes
+# 0.5 s (-c), so it is seen processing.
+IPP_PID=""
+BUS_PID=""
+stop_ipp_printer() {
+  [ -n "$IPP_PID" ] && kill -CONT "$IPP_PID" 2>/dev/null
+  [ -n "$IPP_PID" ] && kill "$IPP_PID" 2>/dev/null && wait "$IPP_PID" 2>/dev/null
+  [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null && wait "$BUS_PID" 2>/dev/null
+  IPP_PID=""
+  BUS_PID=""
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_ipp_printer() {
+  if [ -z "$BUS_PID" ]; then
+    # ippeveprinter registers with DNS-SD through Avahi's D-Bus client and
+    # gives up without a bus; a private bus is enough (no avahi-daemon).
+    dbus-daemon --session --address="unix:path=$T/bus" --nofork --nopidfile >/dev/null 2>&1 &
+    BUS_PID=$!
+    for _ in $(seq 1 100); do [ -S "$T/bus" ] && break; sleep 0.05; done
+    # without -c ippeveprinter sleeps 5-15 s per job
+    printf '#!/bin/sh\nsleep 0.5\nexit 0\n' > "$T/print-cmd"
+    chmod +x "$T/print-cmd"
+    mkdir -p "$T/spool"
+    PP=$(free_port)
+  fi
+  DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus" ippeveprinter -n localhost -p "$PP" \
+    -d "$T/spool" -k -f application/pdf -r off -c "$T/print-cmd" 'Test Printer' \
+    >>"$T/ippeveprinter.log" 2>&1 &
+  IPP_PID=$!
+  for _ in $(seq 1 100); do
+    ipptool -q "ipp://localhost:$PP/ipp/print" get-printer-attributes.test 2>/dev/null && return 0
+    kill -0 "$IPP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "ippeveprinter did not start; its log:"
+  cat "$T/ippeveprinter.log"
+  return 1
+}

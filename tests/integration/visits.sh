@@ -51,26 +51,6 @@ adduser() { printf '%s\n' "$PW" | ctl user add "$1" --name "$2" --role "$3" --pa
 check "the seeded administrator is there" json_ok "$(ctl user list --json)" 'map(.id) == ["admin"]'
 check "users are added" eval 'adduser tanaka 田中 staff && adduser sato 佐藤 staff && adduser suzuki 鈴木 supervisor'
 
-# call JAR METHOD PATH [BODY]: the status code; the body lands in $T/body.
-# The CSRF token of a jar is kept in JAR.csrf.
-call() {
-  local jar=$1 m=$2 p=$3 body=${4:-}
-  local args=(-sk -o "$T/body" -w '%{http_code}' -b "$jar" -c "$jar" -X "$m")
-  [ -f "$jar.csrf" ] && args+=(-H "X-CSRF-Token: $(cat "$jar.csrf")")
-  # a body-less POST sends Content-Length: 0, as browsers do
-  if [ -n "$body" ] || [ "$m" = POST ]; then
-    args+=(-H 'Content-Type: application/json' --data-binary "$body")
-  fi
-  curl "${args[@]}" "$B$p"
-}
-login() { # JAR USER [COUNTER]
-  local body="{\"user\":\"$2\",\"password\":\"$PW\"${3:+,\"counter\":\"$3\"}}"
-  rm -f "$1.csrf"
-  local code; code=$(call "$1" POST /session "$body")
-  [ "$code" = 200 ] && jq -r .csrf_token "$T/body" > "$1.csrf"
-  echo "$code"
-}
-
 # --- tablets (U1) ---------------------------------------------------------
 A="$T/tablet-shimin"; K="$T/tablet-kosodate"; touch "$A" "$K"
 check "staff cannot log in on an unregistered tablet: 403" test "$(login "$A" tanaka shimin-1)" = 403

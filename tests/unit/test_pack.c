@@ -533,7 +533,7 @@ static void test_two_default_fonts(void **state) {
   (void)state;
   char *d = fresh_copy();
   edit(d, "fonts.csv", "外字,gaiji", "外字,default");
-  expect(d, "fonts.csv", 0, 0, "exactly one font must have role \"default\"");
+  expect(d, "fonts.csv", 0, 0, "at most one font may have role \"default\"");
 }
 
 static void test_unknown_compute(void **state) {
@@ -584,6 +584,34 @@ static void test_collects_all(void **state) {
   drop(d);
 }
 
+/* F3: the district of an in-city address: postal code, then the longest
+ * town prefix; a "" town matches any town of its code. */
+static void test_district(void **state) {
+  (void)state;
+  char *d = fresh_copy();
+  struct mg_pack_report rep;
+  struct mg_pack *p = NULL;
+  /* the fixture has 7450000 "" and 7450001 城ケ丘 */
+  append(d, "districts.csv",
+         "7450001,城ケ丘一丁目,城ケ丘東地区\n7450002,銀南街,中央地区\n");
+  mg_pack_report_init(&rep);
+  assert_int_equal(mg_pack_load(d, &p, &rep), 0);
+  assert_string_equal(mg_pack_district(p, "7450000", "毛利町"), "中央地区");
+  assert_string_equal(mg_pack_district(p, "7450000", ""), "中央地区");
+  assert_string_equal(mg_pack_district(p, "7450001", "城ケ丘三丁目"),
+                      "城ケ丘地区");
+  assert_string_equal(mg_pack_district(p, "7450001", "城ケ丘一丁目５番"),
+                      "城ケ丘東地区"); /* the longer town wins */
+  assert_null(mg_pack_district(p, "7450001", "代々木通")); /* no prefix */
+  assert_null(mg_pack_district(p, "7450002", "")); /* a town row needs one */
+  assert_string_equal(mg_pack_district(p, "7450002", "銀南街"), "中央地区");
+  assert_null(mg_pack_district(p, "7460011", "古市")); /* not in the table */
+  assert_null(mg_pack_district(p, NULL, "毛利町"));
+  mg_pack_free(p);
+  mg_pack_report_free(&rep);
+  drop(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixture_loads),
@@ -629,6 +657,7 @@ int main(void) {
       cmocka_unit_test(test_bad_page_size),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_collects_all),
+      cmocka_unit_test(test_district),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

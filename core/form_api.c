@@ -1,0 +1,478 @@
+/*
+ * form_api.c — the forms of a case over HTTP (docs/api.md "Forms"):
+ *
+ *   GET    /api/v1/visits/{id}/forms                  open sheets, counts
+ *   POST   /api/v1/visits/{id}/forms                  {"form"}: add (A3)
+ *   GET    /api/v1/visits/{id}/forms/{sheet}          fields and values
+ *                                                     (?view=visitor)
+ *   PUT    /api/v1/visits/{id}/forms/{sheet}/{field}  {"value"|"family",
+ *                                                     "given", "row"}
+ *   POST   /api/v1/visits/{id}/forms/{sheet}/copy     next sheet (I4)
+ *   DELETE /api/v1/visits/{id}/forms/{sheet}          remove (A3)
+ *   POST   /api/v1/visits/{id}/forms/{form}/submit    an application
+ *   GET    /api/v1/visits/{id}/forms/{sheet}/pdf      one sheet (P1)
+ *   GET    /api/v1/visits/{id}/bundle.pdf             every sheet (P1)
+ *   POST   /api/v1/visits/{id}/forms/{sheet}/print    {"font_scale"}
+ *   POST   /api/v1/visits/{id}/bundle/print           {"font_scale"}
+ *   PUT    /api/v1/visits/{id}/signature              {"aspect","strokes"}
+ *
+ * PDFs render on a worker thread (form_pdf.h) and print through the
+ * counter's printer plugin; submitted forms' linkage rows go to the
+ * exporter plugin (csvexport) one at a time, retried until written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "visit_api_internal.h"
+#include "visit_forms.h"
+
+static int font_scale_of(const char *s, double *out, struct mg_err *e) {
+  char *end = NULL;
+  *out = 1.0;
+  if (!s || !*s)
+    return 0;
+  *out = strtod(s, &end);
+  if (*end || !(*out >= 0.5 && *out <= 2.0))
+    return mg_err_set(e, -EINVAL, "font_scale: a number from 0.5 to 2.0");
+  return 0;
+}
+
+static void reply_forms(struct mg_daemon *d, struct mg_http_txn *t,
+                        const struct mg__who *w, const char *id,
+                        const char *extra_key, const char *extra) {
+  struct mg_visit *v = NULL;
+  struct mg_err e = {{0}};
+  struct mg_buf b;
+  struct mg_jw jw;
+  int rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
+  if (rc) {
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  if (extra_key) {
+    mg_jw_obj(&jw);
+    mg_jw_kstr(&jw, extra_key, extra);
+    mg_jw_key(&jw, "forms");
+  }
+  rc = mg_visit_forms_json(d->visits, v, &w->a, &jw, &e);
+  if (extra_key)
+    mg_jw_obj_end(&jw);
+  mg_visit_free(v);
+  if (rc) {
+    mg_buf_free(&b);
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg__api_reply_buf(t, 200, &b);
+}
+
+/* One sheet; status 422 with the rule when a value was saved but breaks
+ * it (nothing typed is lost). */
+static void reply_form(struct mg_daemon *d, struct mg_http_txn *t,
+                       const struct mg__who *w, const char *id,
+                       const char *inst, int staff_view, int status,
+                       const char *invalid) {
+  struct mg_visit *v = NULL;
+  struct mg_err e = {{0}};
+  struct mg_buf b;
+  struct mg_jw jw;
+  int rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
+  if (rc) {
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  if (invalid) {
+    mg_jw_obj(&jw);
+    mg_jw_key(&jw, "error");
+    mg_jw_obj(&jw);
+    mg_jw_kstr(&jw, "code", "invalid_value");
+    mg_jw_kstr(&jw, "message", invalid);
+    mg_jw_obj_end(&jw);
+    mg_jw_kbool(&jw, "saved", 1);
+    mg_jw_key(&jw, "form");
+  }
+  rc = mg_visit_form_json(d->visits, v, &w->a, inst, staff_view, &jw, &e);
+  if (invalid)
+    mg_jw_obj_end(&jw);
+  mg_visit_free(v);
+  if (rc) {
+    mg_buf_free(&b);
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg__api_reply_buf(t, status, &b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* PDFs                                                                   */
+
+struct pdf_job {
+  uv_work_t work;
+  struct mg_daemon *d;
+  struct mg_http_txn *t;
+  struct mg__who w;
+  struct mg_visit_bundle b;
+  char visit_id[33], number[9], path[4200];
+  int print;
+  int rc;
+  struct mg_err err;
+  unsigned char *pdf;
+  size_t len;
+};
+
+static void pdf_job_free(struct pdf_job *j) {
+  if (j->pdf)
+    OPENSSL_cleanse(j->pdf, j->len);
+  free(j->pdf);
+  mg_visit_bundle_free(j->d->visits, &j->b);
+  free(j);
+}
+
+static void pdf_work(uv_work_t *req) {
+  struct pdf_job *j = req->data;
+  j->rc = mg_form_render_pdf(&j->b.r, &j->pdf, &j->len, &j->err);
+  if (j->rc || !j->print)
+    return;
+  /* the printer plugin reads a file: a private spool file, removed after */
+  int fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  size_t off = 0;
+  while (fd >= 0 && off < j->len) {
+    ssize_t n = write(fd, j->pdf + off, j->len - off);
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  if (fd < 0 || off != j->len || fsync(fd) != 0)
+    j->rc = mg_err_set(&j->err, -EIO, "cannot write the spool file");
+  if (fd >= 0)
+    close(fd);
+}
+
+static void pdf_printed(void *ud, int status, const char *json) {
+  struct pdf_job *j = ud;
+  unlink(j->path);
+  if (status == MG_PLUGIN_OK) {
+    struct mg_buf b;
+    mg_buf_init(&b);
+    mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
+                  json && *json ? json : "{}");
+    mg_visits_audit(j->d->visits, &j->w.a, "forms.print", j->visit_id, "");
+    mg__api_reply_buf(j->t, 200, &b);
+  } else {
+    mg_http_reply_error(j->t, 502, "print_failed",
+                        status == MG_PLUGIN_RETRY
+                            ? "the printer is busy or not ready; try again"
+                            : "the printer failed; see madoctl devices");
+  }
+  pdf_job_free(j);
+}
+
+static void pdf_done(uv_work_t *req, int status) {
+  struct pdf_job *j = req->data;
+  if (status || j->rc) {
+    unlink(j->path);
+    mg_http_reply_error(j->t, 500, "render_failed",
+                        status ? "cancelled" : j->err.msg);
+    pdf_job_free(j);
+    return;
+  }
+  if (!j->print) {
+    char disp[128];
+    snprintf(disp, sizeof(disp), "inline; filename=\"forms-%s.pdf\"", j->number);
+    mg_http_set_header(j->t, "content-disposition:", disp);
+    mg_http_reply(j->t, 200, "application/pdf", j->pdf, j->len);
+    mg_visits_audit(j->d->visits, &j->w.a, "forms.download", j->visit_id, "");
+    pdf_job_free(j);
+    return;
+  }
+  const char *printer =
+      mg_plugin_host_device_for(j->d->plugins, "printer", j->w.a.counter);
+  struct mg_buf ab;
+  struct mg_jw aw;
+  char title[40];
+  mg_buf_init(&ab);
+  mg_jw_init(&aw, &ab);
+  mg_jw_obj(&aw);
+  mg_jw_kstr(&aw, "path", j->path);
+  snprintf(title, sizeof(title), "forms %s", j->number);
+  mg_jw_kstr(&aw, "title", title);
+  mg_jw_obj_end(&aw);
+  int rc = !printer ? -ENOENT
+           : ab.oom ? -ENOMEM
+                    : mg_plugin_host_command(j->d->plugins, printer, "print",
+                                             ab.data, pdf_printed, j);
+  mg_buf_free(&ab);
+  if (rc) {
+    unlink(j->path);
+    mg_http_reply_error(j->t, rc == -ENOENT ? 409 : 503, "no_printer",
+                        rc == -ENOENT ? "no printer serves this counter"
+                                      : "the printer of this counter is not "
+                                        "running");
+    pdf_job_free(j);
+  }
+}
+
+static void pdf_start(struct mg_daemon *d, struct mg_http_txn *t,
+                      const struct mg__who *w, const char *id,
+                      const char *inst, double font_scale, int print) {
+  struct mg_err e = {{0}};
+  struct mg_visit *v = NULL;
+  unsigned char rnd[8];
+  struct pdf_job *j = calloc(1, sizeof(*j));
+  int rc;
+  if (!j) {
+    mg_http_reply_error(t, 500, "internal", "out of memory");
+    return;
+  }
+  j->d = d;
+  j->t = t;
+  j->w = *w;
+  j->w.a.user = j->w.s.user_id; /* point into the job's own copy */
+  j->w.a.counter = j->w.s.counter;
+  j->print = print;
+  j->work.data = j;
+  if ((rc = mg_visit_get(d->visits, &w->a, id, &v, &e)) ||
+      (rc = mg_visit_bundle(d->visits, v, &w->a, inst, font_scale, &j->b, &e)))
+    goto fail;
+  snprintf(j->visit_id, sizeof(j->visit_id), "%s", v->id);
+  snprintf(j->number, sizeof(j->number), "%s", v->number);
+  RAND_bytes(rnd, sizeof(rnd));
+  snprintf(j->path, sizeof(j->path), "%s/spool/forms-%02x%02x%02x%02x%02x%02x.pdf",
+           d->cfg->state_dir, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  if (uv_queue_work(&d->loop, &j->work, pdf_work, pdf_done)) {
+    rc = mg_err_set(&e, -EIO, "cannot start rendering");
+    goto fail;
+  }
+  mg_visit_free(v);
+  return;
+fail:
+  mg__api_reply_err(t, rc, &e);
+  mg_visit_free(v);
+  j->d = d;
+  pdf_job_free(j);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Linkage files: one export at a time, retried every 30 s              */
+
+static void export_pump(struct mg_daemon *d);
+
+static void export_retry(uv_timer_t *tm) { export_pump(tm->data); }
+
+static void export_later(struct mg_daemon *d) {
+  if (!d->stopping)
+    uv_timer_start(&d->export_timer, export_retry, 30000, 0);
+}
+
+static void export_done(void *ud, int status, const char *json) {
+  struct mg_daemon *d = ud;
+  struct mg_json *doc = NULL;
+  struct mg_json_error je;
+  const char *file = NULL;
+  d->export_busy = 0;
+  if (status == MG_PLUGIN_OK && json &&
+      mg_json_parse(json, strlen(json), NULL, &doc, &je) == 0)
+    file = mg_json_get_str(doc, "file");
+  if (file && mg_visits_export_done(d->visits, d->export_app, file) == 0) {
+    mg_log_info("export", "application %s written to its linkage file",
+                d->export_app);
+    mg_json_free(doc);
+    export_pump(d);
+    return;
+  }
+  mg_log_warn("export", "the linkage file of application %s was not "
+                 "written (%s); retrying in 30 s", d->export_app,
+                 status == MG_PLUGIN_RETRY ? "exporter busy" : "exporter failed");
+  mg_json_free(doc);
+  export_later(d);
+}
+
+static void export_pump(struct mg_daemon *d) {
+  char *args = NULL;
+  if (d->export_busy || d->stopping)
+    return;
+  const char *exporter = mg_plugin_host_device_for(d->plugins, "exporter", "");
+  if (!exporter)
+    return; /* linkage files stay queued until an exporter is configured */
+  int rc = mg_visits_next_export(d->visits, d->export_app, &args);
+  if (rc == -ENOENT)
+    return;
+  if (rc == 0)
+    rc = mg_plugin_host_command(d->plugins, exporter, "export", args,
+                                export_done, d);
+  if (args) {
+    OPENSSL_cleanse(args, strlen(args));
+    free(args);
+  }
+  if (rc) {
+    mg_log_warn("export", "cannot hand a linkage file to %s (%s); "
+                   "retrying in 30 s", exporter, strerror(-rc));
+    export_later(d);
+    return;
+  }
+  d->export_busy = 1;
+}
+
+void mg__form_api_start(struct mg_daemon *d) {
+  uv_timer_init(&d->loop, &d->export_timer);
+  d->export_timer.data = d;
+  d->export_timer_on = 1;
+  export_pump(d); /* what a crash or stop left pending */
+}
+
+/* ---------------------------------------------------------------------- */
+/* Routing                                                                */
+
+/* PUT .../forms/{sheet}/{field}: {"value": "..."} or, for a split name,
+ * {"family", "given"}; "row" for a grouped field; "source": "card" when a
+ * card reader filled it. */
+static int put_field(struct mg_daemon *d, const struct mg__who *w,
+                     const char *id, const char *inst, const char *field,
+                     const struct mg_json *doc, struct mg_err *e) {
+  static const char *const keys[] = {"value", "family", "given", "row",
+                                     "source", NULL};
+  const char *value, *fam, *giv, *src;
+  int64_t row = 0;
+  char *joined = NULL;
+  int rc;
+  if ((rc = mg__api_only_keys(doc, keys, "body", e)) ||
+      (rc = mg__api_opt_str(doc, "value", &value, "", e)) ||
+      (rc = mg__api_opt_str(doc, "family", &fam, "", e)) ||
+      (rc = mg__api_opt_str(doc, "given", &giv, "", e)) ||
+      (rc = mg__api_opt_str(doc, "source", &src, "", e)))
+    return rc;
+  if (mg_json_get(doc, "row") && mg_json_get_int(doc, "row", &row))
+    return mg_err_set(e, -EINVAL, "row: an integer");
+  if (!*src)
+    src = "typed";
+  if (strcmp(src, "typed") && strcmp(src, "card"))
+    return mg_err_set(e, -EINVAL, "source: \"typed\" or \"card\"");
+  int has_v = mg_json_get(doc, "value") != NULL,
+      has_split = mg_json_get(doc, "family") || mg_json_get(doc, "given");
+  if (has_v == has_split)
+    return mg_err_set(e, -EINVAL, "body: either \"value\" or \"family\" and "
+                      "\"given\"");
+  if (has_split) {
+    size_t n = strlen(fam) + strlen(giv) + 4;
+    if (!(joined = malloc(n)))
+      return mg_err_set(e, -ENOMEM, "out of memory");
+    snprintf(joined, n, "%s%s%s", fam, *fam && *giv ? "\xE3\x80\x80" : "", giv);
+    value = joined;
+  }
+  rc = mg_visit_form_set(d->visits, &w->a, id, inst, field, (long)row, value,
+                         src, e);
+  if (joined) {
+    OPENSSL_cleanse(joined, strlen(joined));
+    free(joined);
+  }
+  return rc;
+}
+
+int mg__form_api(struct mg_daemon *d, struct mg_http_txn *t,
+                 const struct mg_http_req *req, const struct mg__who *w,
+                 char seg[4][80], size_t n) {
+  const char *m = req->method, *id = seg[0];
+  struct mg_err e = {{0}};
+  struct mg_json *doc = NULL;
+  char q[32], newid[80], app[33];
+  double fs = 1.0;
+  int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0,
+      put = strcmp(m, "PUT") == 0, del = strcmp(m, "DELETE") == 0;
+  int forms = n >= 2 && strcmp(seg[1], "forms") == 0;
+  int rc;
+
+  if (mg_http_query(req->query, "font_scale", q, sizeof(q)) < 0)
+    snprintf(q, sizeof(q), "?"); /* too long: refused below */
+  if (get && n == 2 && forms) {
+    reply_forms(d, t, w, id, NULL, NULL);
+    mg_visits_audit(d->visits, &w->a, "visit.forms.view", id, "");
+  } else if (get && n == 3 && forms) {
+    mg_http_query(req->query, "view", q, sizeof(q));
+    mg_visits_audit(d->visits, &w->a, "visit.form.view", id, seg[2]);
+    reply_form(d, t, w, id, seg[2], strcmp(q, "visitor") != 0, 200, NULL);
+  } else if ((get && n == 4 && forms && strcmp(seg[3], "pdf") == 0) ||
+             (get && n == 2 && strcmp(seg[1], "bundle.pdf") == 0)) {
+    if ((rc = font_scale_of(q, &fs, &e)))
+      goto fail;
+    pdf_start(d, t, w, id, n == 4 ? seg[2] : NULL, fs, 0);
+  } else if (post && ((n == 4 && forms && strcmp(seg[3], "print") == 0) ||
+                      (n == 3 && strcmp(seg[1], "bundle") == 0 &&
+                       strcmp(seg[2], "print") == 0))) {
+    static const char *const keys[] = {"font_scale", NULL};
+    const struct mg_json *x;
+    if (req->body_len && !(doc = mg__api_body(t, req)))
+      return 0;
+    if (doc && (rc = mg__api_only_keys(doc, keys, "body", &e)))
+      goto fail;
+    if (doc && (x = mg_json_get(doc, "font_scale"))) {
+      if (x->type != MG_JSON_NUMBER || !(x->u.num.d >= 0.5 && x->u.num.d <= 2)) {
+        rc = mg_err_set(&e, -EINVAL, "font_scale: a number from 0.5 to 2.0");
+        goto fail;
+      }
+      fs = x->u.num.d;
+    }
+    pdf_start(d, t, w, id, n == 4 ? seg[2] : NULL, fs, 1);
+  } else if (post && n == 2 && forms) {
+    static const char *const keys[] = {"form", NULL};
+    const char *form;
+    if (!(doc = mg__api_body(t, req)))
+      return 0;
+    if ((rc = mg__api_only_keys(doc, keys, "body", &e)) ||
+        (rc = mg__api_need(doc, "form", &e)) ||
+        (rc = mg__api_opt_str(doc, "form", &form, "", &e)) ||
+        (rc = mg_visit_form_add(d->visits, &w->a, id, form, newid, &e)))
+      goto fail;
+    reply_forms(d, t, w, id, "added", newid);
+  } else if (post && n == 4 && forms && strcmp(seg[3], "copy") == 0) {
+    if ((rc = mg_visit_form_copy(d->visits, &w->a, id, seg[2], newid, &e)))
+      goto fail;
+    reply_forms(d, t, w, id, "added", newid);
+  } else if (del && n == 3 && forms) {
+    if ((rc = mg_visit_form_remove(d->visits, &w->a, id, seg[2], &e)))
+      goto fail;
+    reply_forms(d, t, w, id, NULL, NULL);
+  } else if (post && n == 4 && forms && strcmp(seg[3], "submit") == 0) {
+    if ((rc = mg_visit_form_submit(d->visits, &w->a, id, seg[2], app, &e)))
+      goto fail;
+    export_pump(d);
+    reply_forms(d, t, w, id, "application", app);
+  } else if (put && n == 4 && forms) {
+    if (!(doc = mg__api_body(t, req)))
+      return 0;
+    rc = put_field(d, w, id, seg[2], seg[3], doc, &e);
+    if (rc == -EDOM) {
+      /* saved, but it breaks a rule: the form with the message */
+      reply_form(d, t, w, id, seg[2], 1, 422, e.msg);
+    } else if (rc) {
+      goto fail;
+    } else {
+      reply_form(d, t, w, id, seg[2], 1, 200, NULL);
+    }
+  } else if (put && n == 2 && strcmp(seg[1], "signature") == 0) {
+    if ((rc = mg_visit_signature_set(d->visits, &w->a, id, req->body,
+                                     req->body_len, &e)))
+      goto fail;
+    reply_forms(d, t, w, id, NULL, NULL);
+  } else {
+    return -ENOENT;
+  }
+  mg_json_free(doc);
+  return 0;
+fail:
+  if (rc == -EPERM)
+    mg_visits_audit(d->visits, &w->a, "visit.refused", id, e.msg);
+  mg__api_reply_err(t, rc, &e);
+  mg_json_free(doc);
+  return 0;
+}
