@@ -33,6 +33,16 @@ void mg_store_close(struct mg_store *st); /* NULL is fine */
 /* The raw handle, for core modules that own tables (never plugins). */
 sqlite3 *mg_store_db(struct mg_store *st);
 
+/* Group commit (the daemon's request path): on, commits stop waiting for
+ * their own fsync (synchronous=NORMAL, still WAL) and mg_store_sync makes
+ * everything committed so far durable with one fdatasync of the WAL; the
+ * daemon calls it every 250 ms, after a submitted application before it
+ * answers, and at close.  A kill loses nothing (the frames are written at
+ * commit); a power cut loses at most the last quarter second of drafts.
+ * Off (the default, and for madoctl): every commit is fsync'd. */
+int mg_store_group_commit(struct mg_store *st, int on);
+int mg_store_sync(struct mg_store *st); /* 0 or -errno */
+
 int mg_store_version(struct mg_store *st);  /* schema version in use */
 int mg_store_latest_version(void);          /* highest this build knows */
 

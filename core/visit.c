@@ -666,6 +666,8 @@ int mg_visit_guide(const struct mg_visit *v, const struct mg_pack *p,
 
 const struct mg_key *mg__visits_key(struct mg_visits *vs) { return vs->key; }
 
+int mg__visits_sync(struct mg_visits *vs) { return mg_store_sync(vs->st); }
+
 int mg_visits_create(struct mg_store *st, const struct mg_key *key,
                      struct mg_pack_service *packs, const struct mg_config *cfg,
                      struct mg_visits **out) {

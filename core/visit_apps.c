@@ -433,6 +433,10 @@ int mg_visit_form_submit(struct mg_visits *vs, const struct mg_visit_actor *a,
        elen}};
   rc = mg__visit_apply(vs, a, id, sv, f->csv_export ? 2 : 1, "visit.submit",
                        f->id, err);
+  /* an application is acknowledged only once it is on disk */
+  if (rc == 0 && mg__visits_sync(vs) != 0)
+    rc = mg_err_set(err, -EIO, "the application is stored but could not be "
+                    "flushed to disk; see the log");
   if (rc == 0)
     mg_log_info("visit", "case %s: form %s submitted as application %s", id,
                 f->id, app_id);

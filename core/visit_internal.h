@@ -11,6 +11,8 @@
 sqlite3_stmt *mg__visit_stmt(struct mg_visits *vs, const char *sql);
 void mg__visit_stmt_done(struct mg_visits *vs, sqlite3_stmt *s);
 const struct mg_key *mg__visits_key(struct mg_visits *vs);
+/* Make every commit so far durable (group commit, store.h). */
+int mg__visits_sync(struct mg_visits *vs);
 
 /* An open case and its pack, loaded for a change. */
 struct mg__change {

@@ -204,6 +204,29 @@ static void open_refused(const char *path, int code, const char *words,
 }
 
 /* ---- open ------------------------------------------------------------ */
+/* Group commit: commits stop syncing one by one, mg_store_sync makes them
+ * durable; a sync with nothing committed does nothing; off syncs first. */
+static void test_group_commit(void **state) {
+  struct fx *f = *state;
+  struct mg_store *st = NULL;
+  open_ok(f->db, &st);
+  sqlite3 *db = mg_store_db(st);
+  assert_int_equal(mg_store_sync(st), 0); /* off: a no-op */
+  assert_int_equal(mg_store_group_commit(st, 1), 0);
+  assert_int_equal(raw_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE g (x); INSERT INTO g "
+                                    "VALUES (1)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(mg_store_sync(st), 0);
+  assert_int_equal(mg_store_sync(st), 0); /* nothing new */
+  assert_int_equal(mg_store_group_commit(st, 0), 0);
+  assert_int_equal(raw_int(db, "PRAGMA synchronous"), 2);
+  mg_store_close(st);
+  open_ok(f->db, &st);
+  assert_int_equal(raw_int(mg_store_db(st), "SELECT x FROM g"), 1);
+  mg_store_close(st);
+}
+
 
 static void test_open_new(void **state) {
   struct fx *f = *state;
@@ -783,6 +806,7 @@ int main(void) {
   mg_log_set_level(MG_LOG_WARNING); /* keep migration notes out of output */
   const struct CMUnitTest tests[] = {
       T(test_open_new),
+      T(test_group_commit),
       T(test_open_empty_file),
       T(test_open_bad_args),
       T(test_reopen_keeps_box_id),
