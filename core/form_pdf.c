@@ -1185,7 +1185,7 @@ static const struct mg_pack_form *form_of(const struct mg_pack *p,
 
 int mg_form_text_fits(const struct mg_form_render *r,
                       const struct mg_pack_box *box, const char *text) {
-  double scale;
+  double scale = 1.0;
   struct fmap *m = NULL;
   if (check_render(r, &scale, NULL) || !box || box->field[0] == '@')
     return -EINVAL;
