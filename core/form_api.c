@@ -21,7 +21,6 @@
  * exporter plugin (csvexport) one at a time, retried until written.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -142,40 +141,8 @@ static void pdf_job_free(struct pdf_job *j) {
 static void pdf_work(uv_work_t *req) {
   struct pdf_job *j = req->data;
   j->rc = mg_form_render_pdf(&j->b.r, &j->pdf, &j->len, &j->err);
-  if (j->rc || !j->print)
-    return;
-  /* the printer plugin reads a file: a private spool file, removed after */
-  int fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  size_t off = 0;
-  while (fd >= 0 && off < j->len) {
-    ssize_t n = write(fd, j->pdf + off, j->len - off);
-    if (n <= 0)
-      break;
-    off += (size_t)n;
-  }
-  if (fd < 0 || off != j->len || fsync(fd) != 0)
-    j->rc = mg_err_set(&j->err, -EIO, "cannot write the spool file");
-  if (fd >= 0)
-    close(fd);
-}
-
-static void pdf_printed(void *ud, int status, const char *json) {
-  struct pdf_job *j = ud;
-  unlink(j->path);
-  if (status == MG_PLUGIN_OK) {
-    struct mg_buf b;
-    mg_buf_init(&b);
-    mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
-                  json && *json ? json : "{}");
-    mg_visits_audit(j->d->visits, &j->w.a, "forms.print", j->visit_id, "");
-    mg__api_reply_buf(j->t, 200, &b);
-  } else {
-    mg_http_reply_error(j->t, 502, "print_failed",
-                        status == MG_PLUGIN_RETRY
-                            ? "the printer is busy or not ready; try again"
-                            : "the printer failed; see madoctl devices");
-  }
-  pdf_job_free(j);
+  if (j->rc == 0 && j->print)
+    j->rc = mg__api_spool(j->path, j->pdf, j->len, &j->err);
 }
 
 static void pdf_done(uv_work_t *req, int status) {
@@ -196,31 +163,10 @@ static void pdf_done(uv_work_t *req, int status) {
     pdf_job_free(j);
     return;
   }
-  const char *printer =
-      mg_plugin_host_device_for(j->d->plugins, "printer", j->w.a.counter);
-  struct mg_buf ab;
-  struct mg_jw aw;
   char title[40];
-  mg_buf_init(&ab);
-  mg_jw_init(&aw, &ab);
-  mg_jw_obj(&aw);
-  mg_jw_kstr(&aw, "path", j->path);
   snprintf(title, sizeof(title), "forms %s", j->number);
-  mg_jw_kstr(&aw, "title", title);
-  mg_jw_obj_end(&aw);
-  int rc = !printer ? -ENOENT
-           : ab.oom ? -ENOMEM
-                    : mg_plugin_host_command(j->d->plugins, printer, "print",
-                                             ab.data, pdf_printed, j);
-  mg_buf_free(&ab);
-  if (rc) {
-    unlink(j->path);
-    mg_http_reply_error(j->t, rc == -ENOENT ? 409 : 503, "no_printer",
-                        rc == -ENOENT ? "no printer serves this counter"
-                                      : "the printer of this counter is not "
-                                        "running");
-    pdf_job_free(j);
-  }
+  mg__api_print(j->d, j->t, &j->w, j->visit_id, j->path, title, "forms.print");
+  pdf_job_free(j);
 }
 
 static void pdf_start(struct mg_daemon *d, struct mg_http_txn *t,

@@ -496,43 +496,98 @@ static int slip_fill(struct slip_job *j, const struct mg_visit *v,
   return 0;
 }
 
-static void slip_work(uv_work_t *req) {
-  struct slip_job *j = req->data;
-  j->rc = mg_slip_render(&j->slip, &j->pdf, &j->len, &j->err);
-  if (j->rc || !j->print)
-    return;
+int mg__api_spool(const char *path, const unsigned char *pdf, size_t len,
+                  struct mg_err *err) {
   /* the printer plugin reads a file: a private spool file, removed after */
-  int fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   size_t off = 0;
-  while (fd >= 0 && off < j->len) {
-    ssize_t n = write(fd, j->pdf + off, j->len - off);
+  while (fd >= 0 && off < len) {
+    ssize_t n = write(fd, pdf + off, len - off);
     if (n <= 0)
       break;
     off += (size_t)n;
   }
-  if (fd < 0 || off != j->len || fsync(fd) != 0)
-    j->rc = mg_err_set(&j->err, -EIO, "cannot write the spool file");
+  int rc = fd < 0 || off != len || fsync(fd) != 0
+               ? mg_err_set(err, -EIO, "cannot write the spool file")
+               : 0;
   if (fd >= 0)
     close(fd);
+  return rc;
 }
 
+static void slip_work(uv_work_t *req) {
+  struct slip_job *j = req->data;
+  j->rc = mg_slip_render(&j->slip, &j->pdf, &j->len, &j->err);
+  if (j->rc == 0 && j->print)
+    j->rc = mg__api_spool(j->path, j->pdf, j->len, &j->err);
+}
+
+/* A spooled PDF on its way to the counter's printer. */
+struct print_req {
+  struct mg_daemon *d;
+  struct mg_http_txn *t;
+  struct mg__who w;
+  char visit_id[33], path[4200], action[32];
+};
+
 static void print_done(void *ud, int status, const char *json) {
-  struct slip_job *j = ud;
-  unlink(j->path);
+  struct print_req *p = ud;
+  unlink(p->path);
   if (status == MG_PLUGIN_OK) {
     struct mg_buf b;
     mg_buf_init(&b);
     mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
                   json && *json ? json : "{}");
-    mg_visits_audit(j->d->visits, &j->w.a, "slip.print", j->visit_id, "");
-    mg__api_reply_buf(j->t, 200, &b);
+    p->w.a.user = p->w.s.user_id;
+    p->w.a.counter = p->w.s.counter;
+    mg_visits_audit(p->d->visits, &p->w.a, p->action, p->visit_id, "");
+    mg__api_reply_buf(p->t, 200, &b);
   } else {
-    mg_http_reply_error(j->t, 502, "print_failed",
+    mg_http_reply_error(p->t, 502, "print_failed",
                         status == MG_PLUGIN_RETRY
                             ? "the printer is busy or not ready; try again"
                             : "the printer failed; see madoctl devices");
   }
-  slip_job_free(j);
+  OPENSSL_cleanse(&p->w, sizeof(p->w));
+  free(p);
+}
+
+void mg__api_print(struct mg_daemon *d, struct mg_http_txn *t,
+                   const struct mg__who *w, const char *visit_id,
+                   const char *path, const char *title, const char *action) {
+  const char *printer =
+      mg_plugin_host_device_for(d->plugins, "printer", w->a.counter);
+  struct print_req *p = calloc(1, sizeof(*p));
+  struct mg_buf ab;
+  struct mg_jw aw;
+  mg_buf_init(&ab);
+  mg_jw_init(&aw, &ab);
+  mg_jw_obj(&aw);
+  mg_jw_kstr(&aw, "path", path);
+  mg_jw_kstr(&aw, "title", title);
+  mg_jw_obj_end(&aw);
+  if (p) {
+    p->d = d;
+    p->t = t;
+    p->w = *w;
+    snprintf(p->visit_id, sizeof(p->visit_id), "%s", visit_id);
+    snprintf(p->path, sizeof(p->path), "%s", path);
+    snprintf(p->action, sizeof(p->action), "%s", action);
+  }
+  int rc = !printer          ? -ENOENT
+           : !p || ab.oom    ? -ENOMEM
+                             : mg_plugin_host_command(d->plugins, printer,
+                                                      "print", ab.data,
+                                                      print_done, p);
+  mg_buf_free(&ab);
+  if (rc) {
+    unlink(path);
+    mg_http_reply_error(t, rc == -ENOENT ? 409 : 503, "no_printer",
+                        rc == -ENOENT ? "no printer serves this counter"
+                                      : "the printer of this counter is not "
+                                        "running");
+    free(p);
+  }
 }
 
 static void slip_done(uv_work_t *req, int status) {
@@ -553,30 +608,9 @@ static void slip_done(uv_work_t *req, int status) {
     slip_job_free(j);
     return;
   }
-  const char *printer =
-      mg_plugin_host_device_for(j->d->plugins, "printer", j->w.a.counter);
-  struct mg_buf ab;
-  struct mg_jw aw;
-  mg_buf_init(&ab);
-  mg_jw_init(&aw, &ab);
-  mg_jw_obj(&aw);
-  mg_jw_kstr(&aw, "path", j->path);
   snprintf(title, sizeof(title), "slip %s", j->number);
-  mg_jw_kstr(&aw, "title", title);
-  mg_jw_obj_end(&aw);
-  int rc = !printer ? -ENOENT
-           : ab.oom ? -ENOMEM
-                    : mg_plugin_host_command(j->d->plugins, printer, "print",
-                                             ab.data, print_done, j);
-  mg_buf_free(&ab);
-  if (rc) {
-    unlink(j->path);
-    mg_http_reply_error(j->t, rc == -ENOENT ? 409 : 503, "no_printer",
-                        rc == -ENOENT ? "no printer serves this counter"
-                                      : "the printer of this counter is not "
-                                        "running");
-    slip_job_free(j);
-  }
+  mg__api_print(j->d, j->t, &j->w, j->visit_id, j->path, title, "slip.print");
+  slip_job_free(j);
 }
 
 static void slip_start(struct mg_daemon *d, struct mg_http_txn *t,

@@ -35,6 +35,16 @@ int mg__api_opt_str(const struct mg_json *o, const char *key,
 int mg__api_opt_bool(const struct mg_json *o, const char *key, int *out,
                      struct mg_err *e);
 
+/* Write a rendered PDF into a private spool file (a worker thread). */
+int mg__api_spool(const char *path, const unsigned char *pdf, size_t len,
+                  struct mg_err *err);
+/* Print a spooled PDF on the printer of the actor's counter and answer t
+ * (200 {"printed", "result"}, 409/503 no_printer, 502 print_failed); the
+ * spool file is removed after; `action` is audited when printed. */
+void mg__api_print(struct mg_daemon *d, struct mg_http_txn *t,
+                   const struct mg__who *w, const char *visit_id,
+                   const char *path, const char *title, const char *action);
+
 /* form_api.c: /api/v1/visits/{id}/forms..., /signature, /bundle.pdf.
  * Returns 0 when it answered, -ENOENT when the path is not its own. */
 int mg__form_api(struct mg_daemon *d, struct mg_http_txn *t,
