@@ -31,6 +31,8 @@
  */
 #include <madoguchi/plugin.h>
 
+#include "mgp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -79,222 +81,10 @@ struct cx {
 };
 
 /* ---------------------------------------------------------------------- */
-/* Tiny string builder (plugins do not link mgcore)                        */
-
-struct sb {
-  char *p;
-  size_t n, cap;
-  int oom;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n) {
-  if (b->oom)
-    return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sb *b, const char *fmt, ...) {
-  char tmp[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof(tmp))
-    b->oom = 1; /* only short pieces go through here */
-  else
-    sb_add(b, tmp, (size_t)n);
-}
-
-/* Append s as a JSON string literal. */
-static void sb_jstr(struct sb *b, const char *s) {
-  sb_add(b, "\"", 1);
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
-      sb_add(b, e, 2);
-    } else if (c < 0x20) {
-      sb_printf(b, "\\u%04x", c);
-    } else {
-      sb_add(b, s, 1);
-    }
-  }
-  sb_add(b, "\"", 1);
-}
-
-/* ---------------------------------------------------------------------- */
 /* JSON reading, bounds-checked                                            */
 
-struct jr {
-  const char *s;
-  size_t i, n;
-};
-
-static void jr_ws(struct jr *r) {
-  while (r->i < r->n && r->s[r->i] && strchr(" \t\r\n", r->s[r->i]))
-    r->i++;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int jr_u4(struct jr *r, unsigned *cp) {
-  *cp = 0;
-  if (r->n - r->i < 4)
-    return -1;
-  for (int k = 0; k < 4; k++) {
-    int v = hexval(r->s[r->i++]);
-    if (v < 0)
-      return -1;
-    *cp = *cp << 4 | (unsigned)v;
-  }
-  return 0;
-}
-
-/* A string at r->i, decoded into *out (malloc'd) when out is not NULL.
- * NUL (raw or \u0000) is refused. */
-static int jr_string(struct jr *r, char **out) {
-  size_t start = r->i + 1, o = 0;
-  char *d = NULL;
-  if (r->i >= r->n || r->s[r->i] != '"')
-    return -1;
-  r->i++;
-  if (out && !(d = malloc(r->n - start + 1))) /* decoded is never longer */
-    return -1;
-  while (r->i < r->n && r->s[r->i] != '"') {
-    unsigned char c = (unsigned char)r->s[r->i++];
-    unsigned u;
-    if (c < 0x20)
-      goto bad;
-    if (c != '\\') {
-      if (d)
-        d[o++] = (char)c;
-      continue;
-    }
-    if (r->i >= r->n)
-      goto bad;
-    c = (unsigned char)r->s[r->i++];
-    const char *esc = strchr("\"\\/bfnrt", c);
-    if (c && esc) {
-      if (d)
-        d[o++] = "\"\\/\b\f\n\r\t"[esc - "\"\\/bfnrt"];
-      continue;
-    }
-    /* \u0000 is skipped over but never decoded: the decoding pass
-     * names its place */
-    if (c != 'u' || jr_u4(r, &u) || (u == 0 && d) ||
-        (u >= 0xDC00 && u < 0xE000))
-      goto bad;
-    if (u >= 0xD800 && u < 0xDC00) { /* a surrogate pair */
-      unsigned lo;
-      if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
-        goto bad;
-      r->i += 2;
-      if (jr_u4(r, &lo) || lo < 0xDC00 || lo >= 0xE000)
-        goto bad;
-      u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    if (!d)
-      continue;
-    if (u < 0x80) {
-      d[o++] = (char)u;
-    } else if (u < 0x800) {
-      d[o++] = (char)(0xC0 | u >> 6);
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    } else if (u < 0x10000) {
-      d[o++] = (char)(0xE0 | u >> 12);
-      d[o++] = (char)(0x80 | (u >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    } else {
-      d[o++] = (char)(0xF0 | u >> 18);
-      d[o++] = (char)(0x80 | (u >> 12 & 0x3F));
-      d[o++] = (char)(0x80 | (u >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    }
-  }
-  if (r->i >= r->n)
-    goto bad;
-  r->i++; /* closing quote */
-  if (d) {
-    d[o] = '\0';
-    *out = d;
-  }
-  return 0;
-bad:
-  free(d);
-  return -1;
-}
-
-static int jr_value(struct jr *r, int depth) {
-  if (depth > JSON_DEPTH_MAX || r->i >= r->n)
-    return -1;
-  char c = r->s[r->i];
-  if (c == '"')
-    return jr_string(r, NULL);
-  if (c == '{' || c == '[') {
-    char close = c == '{' ? '}' : ']';
-    r->i++;
-    jr_ws(r);
-    if (r->i < r->n && r->s[r->i] == close) {
-      r->i++;
-      return 0;
-    }
-    for (;;) {
-      if (c == '{') {
-        if (jr_string(r, NULL))
-          return -1;
-        jr_ws(r);
-        if (r->i >= r->n || r->s[r->i++] != ':')
-          return -1;
-        jr_ws(r);
-      }
-      if (jr_value(r, depth + 1))
-        return -1;
-      jr_ws(r);
-      if (r->i >= r->n)
-        return -1;
-      if (r->s[r->i] == close) {
-        r->i++;
-        return 0;
-      }
-      if (r->s[r->i++] != ',')
-        return -1;
-      jr_ws(r);
-    }
-  }
-  size_t start = r->i; /* number or literal: checked loosely, it is skipped */
-  while (r->i < r->n && r->s[r->i] &&
-         strchr("-+.0123456789eEtruefalsn", r->s[r->i]))
-    r->i++;
-  return r->i > start ? 0 : -1;
-}
-
 /* What the value at r->i is, for messages. */
-static const char *jr_kind(const struct jr *r) {
+static const char *jr_kind(const struct mgp_jr *r) {
   char c = r->i < r->n ? r->s[r->i] : '\0';
   switch (c) {
   case '"': return "a string";
@@ -307,7 +97,7 @@ static const char *jr_kind(const struct jr *r) {
   }
 }
 
-static int jr_null(struct jr *r) {
+static int jr_null(struct mgp_jr *r) {
   if (r->n - r->i >= 4 && strncmp(r->s + r->i, "null", 4) == 0) {
     r->i += 4;
     return 1;
@@ -347,29 +137,29 @@ static int utf8_valid(const unsigned char *s) {
 }
 
 /* One cell, RFC 4180 quoted when it has to be. */
-static void csv_cell(struct sb *b, const char *s) {
+static void csv_cell(struct mgp_sb *b, const char *s) {
   size_t n = strlen(s);
   int quote = n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' ||
                     s[n - 1] == '\t');
   if (!quote && strpbrk(s, ",\"\r\n"))
     quote = 1;
   if (!quote) {
-    sb_add(b, s, n);
+    mgp_sb_add(b, s, n);
     return;
   }
-  sb_add(b, "\"", 1);
+  mgp_sb_add(b, "\"", 1);
   for (const char *q; (q = strchr(s, '"')); s = q + 1) {
-    sb_add(b, s, (size_t)(q - s) + 1);
-    sb_add(b, "\"", 1); /* the quote again */
+    mgp_sb_add(b, s, (size_t)(q - s) + 1);
+    mgp_sb_add(b, "\"", 1); /* the quote again */
   }
-  sb_puts(b, s);
-  sb_add(b, "\"", 1);
+  mgp_sb_puts(b, s);
+  mgp_sb_add(b, "\"", 1);
 }
 
 /* A request being checked: the first problem wins. */
 struct req {
   char err[256];
-  struct sb out;
+  struct mgp_sb out;
   size_t columns, rows;
 };
 
@@ -386,14 +176,14 @@ __attribute__((format(printf, 2, 3))) static int bad(struct req *q,
 
 /* An array of cells at r->i as one CSV line.  where: "header" or
  * "rows[N]".  null cells are empty, except in the header. */
-static int parse_line(struct req *q, struct jr *r, const char *where,
+static int parse_line(struct req *q, struct mgp_jr *r, const char *where,
                       int header) {
   size_t n = 0;
   if (r->i >= r->n || r->s[r->i] != '[')
     return bad(q, "%s: must be an array of %s, not %s", where,
                header ? "strings" : "strings or nulls", jr_kind(r));
   r->i++;
-  jr_ws(r);
+  mgp_jr_ws(r);
   if (r->i < r->n && r->s[r->i] == ']') {
     r->i++;
   } else {
@@ -402,11 +192,11 @@ static int parse_line(struct req *q, struct jr *r, const char *where,
       if (n >= COLUMNS_MAX)
         return bad(q, "%s: more than %d cells", where, COLUMNS_MAX);
       if (n)
-        sb_add(&q->out, ",", 1);
+        mgp_sb_add(&q->out, ",", 1);
       if (!header && jr_null(r)) {
         /* an empty cell */
       } else if (r->i < r->n && r->s[r->i] == '"') {
-        if (jr_string(r, &cell))
+        if (mgp_jr_string(r, &cell))
           return bad(q, "%s[%zu]: a malformed string (or one holding \\u0000)",
                      where, n);
         if (!utf8_valid((const unsigned char *)cell)) {
@@ -420,14 +210,14 @@ static int parse_line(struct req *q, struct jr *r, const char *where,
                    header ? "" : " or null", jr_kind(r));
       }
       n++;
-      jr_ws(r);
+      mgp_jr_ws(r);
       if (r->i < r->n && r->s[r->i] == ']') {
         r->i++;
         break;
       }
       if (r->i >= r->n || r->s[r->i++] != ',')
         return bad(q, "%s: malformed array", where);
-      jr_ws(r);
+      mgp_jr_ws(r);
     }
   }
   if (header) {
@@ -438,16 +228,16 @@ static int parse_line(struct req *q, struct jr *r, const char *where,
     return bad(q, "%s: has %zu cells, the header has %zu (every row needs one "
                   "cell per column)", where, n, q->columns);
   }
-  sb_add(&q->out, "\r\n", 2);
+  mgp_sb_add(&q->out, "\r\n", 2);
   return 0;
 }
 
-static int parse_rows(struct req *q, struct jr *r) {
+static int parse_rows(struct req *q, struct mgp_jr *r) {
   char where[48];
   if (r->i >= r->n || r->s[r->i] != '[')
     return bad(q, "rows: must be an array of rows, not %s", jr_kind(r));
   r->i++;
-  jr_ws(r);
+  mgp_jr_ws(r);
   if (r->i < r->n && r->s[r->i] == ']')
     return 0;
   for (;;) {
@@ -455,12 +245,12 @@ static int parse_rows(struct req *q, struct jr *r) {
     if (parse_line(q, r, where, 0))
       return -1;
     q->rows++;
-    jr_ws(r);
+    mgp_jr_ws(r);
     if (r->i < r->n && r->s[r->i] == ']')
       return 0;
     if (r->i >= r->n || r->s[r->i++] != ',')
       return bad(q, "rows: malformed array");
-    jr_ws(r);
+    mgp_jr_ws(r);
   }
 }
 
@@ -477,29 +267,29 @@ static int name_ok(const char *s) {
 
 /* Check args and encode the file into q->out (BOM first when bom). */
 static int parse_export(struct req *q, const char *args, int bom, char *name) {
-  struct jr r = {args, 0, args ? strlen(args) : 0};
+  struct mgp_jr r = {args, 0, args ? strlen(args) : 0};
   size_t at_header = 0, at_rows = 0;
   int seen_name = 0;
-  jr_ws(&r);
+  mgp_jr_ws(&r);
   if (r.i >= r.n || r.s[r.i++] != '{')
     return bad(q, "export needs {\"name\": ..., \"header\": [...], \"rows\": "
                   "[[...], ...]}");
-  jr_ws(&r);
+  mgp_jr_ws(&r);
   if (r.i < r.n && r.s[r.i] == '}')
     r.i++;
   else
     for (;;) { /* find the members; header must be read before rows */
       char *k = NULL, *v = NULL;
-      if (jr_string(&r, &k))
+      if (mgp_jr_string(&r, &k))
         return bad(q, "export: malformed JSON object");
-      jr_ws(&r);
+      mgp_jr_ws(&r);
       if (r.i >= r.n || r.s[r.i++] != ':') {
         free(k);
         return bad(q, "export: malformed JSON object");
       }
-      jr_ws(&r);
+      mgp_jr_ws(&r);
       if (strcmp(k, "name") == 0) {
-        if (jr_string(&r, &v) || !name_ok(v)) {
+        if (mgp_jr_string(&r, &v) || !name_ok(v)) {
           free(k);
           free(v);
           return bad(q, "name: must be 1-%d characters of A-Z a-z 0-9 _ . - "
@@ -511,7 +301,7 @@ static int parse_export(struct req *q, const char *args, int bom, char *name) {
         seen_name = 1;
       } else if (strcmp(k, "header") == 0 || strcmp(k, "rows") == 0) {
         *(k[0] == 'h' ? &at_header : &at_rows) = r.i + 1; /* 0: absent */
-        if (jr_value(&r, 1)) {
+        if (mgp_jr_value(&r, 1)) {
           free(k);
           return bad(q, "export: malformed JSON");
         }
@@ -521,16 +311,16 @@ static int parse_export(struct req *q, const char *args, int bom, char *name) {
         return -1;
       }
       free(k);
-      jr_ws(&r);
+      mgp_jr_ws(&r);
       if (r.i < r.n && r.s[r.i] == '}') {
         r.i++;
         break;
       }
       if (r.i >= r.n || r.s[r.i++] != ',')
         return bad(q, "export: malformed JSON object");
-      jr_ws(&r);
+      mgp_jr_ws(&r);
     }
-  jr_ws(&r);
+  mgp_jr_ws(&r);
   if (r.i != r.n)
     return bad(q, "export: text after the JSON object");
   if (!seen_name)
@@ -540,7 +330,7 @@ static int parse_export(struct req *q, const char *args, int bom, char *name) {
   if (!at_rows)
     return bad(q, "rows: missing (an array of rows, may be empty)");
   if (bom)
-    sb_add(&q->out, "\xEF\xBB\xBF", 3);
+    mgp_sb_add(&q->out, "\xEF\xBB\xBF", 3);
   r.i = at_header - 1;
   if (parse_line(q, &r, "header", 1))
     return -1;
@@ -633,10 +423,10 @@ static void xjob_free(struct xjob *x) {
 
 static void answer(struct cx *cx, uint64_t req_id, int status,
                    const char *why) {
-  struct sb r = {0};
-  sb_puts(&r, "{\"error\":");
-  sb_jstr(&r, why);
-  sb_puts(&r, "}");
+  struct mgp_sb r = {0};
+  mgp_sb_puts(&r, "{\"error\":");
+  mgp_sb_jstr(&r, why);
+  mgp_sb_puts(&r, "}");
   cx->h->complete(cx->inst, req_id, status, r.oom ? NULL : r.p);
   free(r.p);
 }
@@ -644,7 +434,7 @@ static void answer(struct cx *cx, uint64_t req_id, int status,
 static void export_done(void *ud, int status) {
   struct xjob *x = ud;
   struct cx *cx = x->cx;
-  struct sb r = {0};
+  struct mgp_sb r = {0};
   char why[256];
   if (status != 0) {
     cx->failed++;
@@ -666,9 +456,9 @@ static void export_done(void *ud, int status) {
     cx->exports++;
     cx->h->log(cx->inst, MG_PLUGIN_LOG_INFO, "export written (%zu rows)",
                x->rows);
-    sb_puts(&r, "{\"file\":");
-    sb_jstr(&r, x->dst);
-    sb_printf(&r, ",\"rows\":%zu,\"bytes\":%zu}", x->rows, x->len);
+    mgp_sb_puts(&r, "{\"file\":");
+    mgp_sb_jstr(&r, x->dst);
+    mgp_sb_printf(&r, ",\"rows\":%zu,\"bytes\":%zu}", x->rows, x->len);
     cx->h->complete(cx->inst, x->req_id, r.oom ? MG_PLUGIN_RETRY : MG_PLUGIN_OK,
                     r.oom ? NULL : r.p);
     free(r.p);
@@ -820,11 +610,11 @@ static void cx_fini(void *ctx) {
 
 static int cx_describe(void *ctx, char *buf, size_t len) {
   struct cx *cx = ctx;
-  struct sb b = {0};
+  struct mgp_sb b = {0};
   int n = -1;
-  sb_puts(&b, "{\"dir\":");
-  sb_jstr(&b, cx->dir);
-  sb_printf(&b, ",\"bom\":%s,\"exports\":%llu,\"failed\":%llu,\"active\":%zu}",
+  mgp_sb_puts(&b, "{\"dir\":");
+  mgp_sb_jstr(&b, cx->dir);
+  mgp_sb_printf(&b, ",\"bom\":%s,\"exports\":%llu,\"failed\":%llu,\"active\":%zu}",
             cx->bom ? "true" : "false", (unsigned long long)cx->exports,
             (unsigned long long)cx->failed, cx->active);
   if (!b.oom && b.n < len) {

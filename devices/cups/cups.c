@@ -35,6 +35,8 @@
  */
 #include <madoguchi/plugin.h>
 
+#include "mgp.h"
+
 #include <cups/cups.h>
 
 #include <errno.h>
@@ -126,275 +128,22 @@ static int64_t mono_ms(void) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Tiny string builder and JSON helpers (plugins do not link mgcore)       */
-
-struct sb {
-  char *p;
-  size_t n, cap;
-  int oom;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n) {
-  if (b->oom)
-    return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sb *b, const char *fmt, ...) {
-  char tmp[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof(tmp))
-    b->oom = 1; /* only short pieces go through here */
-  else
-    sb_add(b, tmp, (size_t)n);
-}
-
-/* Append s as a JSON string literal. */
-static void sb_jstr(struct sb *b, const char *s) {
-  sb_add(b, "\"", 1);
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
-      sb_add(b, e, 2);
-    } else if (c < 0x20) {
-      sb_printf(b, "\\u%04x", c);
-    } else {
-      sb_add(b, s, 1);
-    }
-  }
-  sb_add(b, "\"", 1);
-}
-
-/* A minimal reader for the top level of a JSON object: enough to pull out
- * string members, skipping every other value.  Bounds-checked. */
-struct jr {
-  const char *s;
-  size_t i, n;
-};
-
-static void jr_ws(struct jr *r) {
-  while (r->i < r->n && r->s[r->i] && strchr(" \t\r\n", r->s[r->i]))
-    r->i++;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int jr_u4(struct jr *r, unsigned *cp) {
-  *cp = 0;
-  if (r->n - r->i < 4)
-    return -1;
-  for (int k = 0; k < 4; k++) {
-    int v = hexval(r->s[r->i++]);
-    if (v < 0)
-      return -1;
-    *cp = *cp << 4 | (unsigned)v;
-  }
-  return 0;
-}
-
-/* A string at r->i, decoded into *out (malloc'd) when out is not NULL.
- * NUL (raw or \u0000) is refused: it would cut a path short. */
-static int jr_string(struct jr *r, char **out) {
-  size_t start = r->i + 1, o = 0;
-  char *d = NULL;
-  if (r->i >= r->n || r->s[r->i] != '"')
-    return -1;
-  r->i++;
-  if (out && !(d = malloc(r->n - start + 1))) /* decoded is never longer */
-    return -1;
-  while (r->i < r->n && r->s[r->i] != '"') {
-    unsigned char c = (unsigned char)r->s[r->i++];
-    unsigned u;
-    if (c < 0x20)
-      goto bad;
-    if (c != '\\') {
-      if (d)
-        d[o++] = (char)c;
-      continue;
-    }
-    if (r->i >= r->n)
-      goto bad;
-    c = (unsigned char)r->s[r->i++];
-    const char *esc = strchr("\"\\/bfnrt", c);
-    if (c && esc) {
-      if (d)
-        d[o++] = "\"\\/\b\f\n\r\t"[esc - "\"\\/bfnrt"];
-      continue;
-    }
-    if (c != 'u' || jr_u4(r, &u) || u == 0 || (u >= 0xDC00 && u < 0xE000))
-      goto bad;
-    if (u >= 0xD800 && u < 0xDC00) { /* a surrogate pair */
-      unsigned lo;
-      if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
-        goto bad;
-      r->i += 2;
-      if (jr_u4(r, &lo) || lo < 0xDC00 || lo >= 0xE000)
-        goto bad;
-      u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    if (!d)
-      continue;
-    if (u < 0x80) {
-      d[o++] = (char)u;
-    } else if (u < 0x800) {
-      d[o++] = (char)(0xC0 | u >> 6);
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    } else if (u < 0x10000) {
-      d[o++] = (char)(0xE0 | u >> 12);
-      d[o++] = (char)(0x80 | (u >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    } else {
-      d[o++] = (char)(0xF0 | u >> 18);
-      d[o++] = (char)(0x80 | (u >> 12 & 0x3F));
-      d[o++] = (char)(0x80 | (u >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (u & 0x3F));
-    }
-  }
-  if (r->i >= r->n)
-    goto bad;
-  r->i++; /* closing quote */
-  if (d) {
-    d[o] = '\0';
-    *out = d;
-  }
-  return 0;
-bad:
-  free(d);
-  return -1;
-}
-
-static int jr_value(struct jr *r, int depth) {
-  if (depth > JSON_DEPTH_MAX || r->i >= r->n)
-    return -1;
-  char c = r->s[r->i];
-  if (c == '"')
-    return jr_string(r, NULL);
-  if (c == '{' || c == '[') {
-    char close = c == '{' ? '}' : ']';
-    r->i++;
-    jr_ws(r);
-    if (r->i < r->n && r->s[r->i] == close) {
-      r->i++;
-      return 0;
-    }
-    for (;;) {
-      if (c == '{') {
-        if (jr_string(r, NULL))
-          return -1;
-        jr_ws(r);
-        if (r->i >= r->n || r->s[r->i++] != ':')
-          return -1;
-        jr_ws(r);
-      }
-      if (jr_value(r, depth + 1))
-        return -1;
-      jr_ws(r);
-      if (r->i >= r->n)
-        return -1;
-      if (r->s[r->i] == close) {
-        r->i++;
-        return 0;
-      }
-      if (r->s[r->i++] != ',')
-        return -1;
-      jr_ws(r);
-    }
-  }
-  size_t start = r->i; /* number or literal: checked loosely, it is skipped */
-  while (r->i < r->n && r->s[r->i] &&
-         strchr("-+.0123456789eEtruefalsn", r->s[r->i]))
-    r->i++;
-  return r->i > start ? 0 : -1;
-}
-
-/* The string member `key` of the object `json`: 0 and *out (malloc'd),
- * 1 when absent or JSON null (or json is NULL), -1 when malformed or not a
- * string. */
-static int json_get_str(const char *json, const char *key, char **out) {
-  struct jr r = {json, 0, json ? strlen(json) : 0};
-  *out = NULL;
-  if (!json)
-    return 1;
-  jr_ws(&r);
-  if (r.i >= r.n || r.s[r.i++] != '{')
-    return -1;
-  jr_ws(&r);
-  if (r.i < r.n && r.s[r.i] == '}')
-    return 1;
-  for (;;) {
-    char *k = NULL;
-    if (jr_string(&r, &k))
-      return -1;
-    int match = strcmp(k, key) == 0;
-    free(k);
-    jr_ws(&r);
-    if (r.i >= r.n || r.s[r.i++] != ':')
-      return -1;
-    jr_ws(&r);
-    if (match) {
-      if (r.n - r.i >= 4 && strncmp(r.s + r.i, "null", 4) == 0)
-        return 1;
-      return jr_string(&r, out);
-    }
-    if (jr_value(&r, 1))
-      return -1;
-    jr_ws(&r);
-    if (r.i >= r.n)
-      return -1;
-    if (r.s[r.i] == '}')
-      return 1;
-    if (r.s[r.i++] != ',')
-      return -1;
-    jr_ws(&r);
-  }
-}
-
-/* ---------------------------------------------------------------------- */
 /* The test page: a one-page PDF written by hand (ASCII, Helvetica)        */
 
 /* A PDF string literal of s: ASCII printable only, ( ) \ escaped. */
-static void pdf_str(struct sb *b, const char *s) {
-  sb_add(b, "(", 1);
+static void pdf_str(struct mgp_sb *b, const char *s) {
+  mgp_sb_add(b, "(", 1);
   for (; s && *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '(' || c == ')' || c == '\\') {
       char e[2] = {'\\', (char)c};
-      sb_add(b, e, 2);
+      mgp_sb_add(b, e, 2);
     } else {
       char o = c >= 0x20 && c < 0x7F ? (char)c : '?';
-      sb_add(b, &o, 1);
+      mgp_sb_add(b, &o, 1);
     }
   }
-  sb_add(b, ")", 1);
+  mgp_sb_add(b, ")", 1);
 }
 
 /* The page names box, printer and time; the frame 10 mm inside the A4
@@ -402,15 +151,15 @@ static void pdf_str(struct sb *b, const char *s) {
 static int test_page_pdf(const struct cp *cp, const char *box,
                          const char *printer, const char *when, char **out,
                          size_t *out_len) {
-  struct sb c = {0}, d = {0};
+  struct mgp_sb c = {0}, d = {0};
   size_t off[6];
   char line[320];
   int rc = -1;
 
-  sb_puts(&c, "0.5 w 28.35 28.35 538.3 785.3 re S\n");
-  sb_puts(&c, "BT /F1 22 Tf 56.7 770 Td ");
+  mgp_sb_puts(&c, "0.5 w 28.35 28.35 538.3 785.3 re S\n");
+  mgp_sb_puts(&c, "BT /F1 22 Tf 56.7 770 Td ");
   pdf_str(&c, "Madoguchi printer test page");
-  sb_puts(&c, " Tj ET\nBT /F1 13 Tf 56.7 730 Td 20 TL\n");
+  mgp_sb_puts(&c, " Tj ET\nBT /F1 13 Tf 56.7 730 Td 20 TL\n");
   const char *lines[7];
   char l_box[320], l_prn[320], l_uri[1100], l_when[96], l_job[320];
   snprintf(l_box, sizeof(l_box), "Box: %s", box);
@@ -429,35 +178,35 @@ static int test_page_pdf(const struct cp *cp, const char *box,
   lines[6] = "If the frame around this page is whole, the margins are fine.";
   for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
     pdf_str(&c, lines[i]);
-    sb_puts(&c, i ? " '\n" : " Tj\n"); /* ' moves to the next line first */
+    mgp_sb_puts(&c, i ? " '\n" : " Tj\n"); /* ' moves to the next line first */
   }
-  sb_puts(&c, "ET\n");
+  mgp_sb_puts(&c, "ET\n");
   if (c.oom)
     goto out;
 
-  sb_puts(&d, "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n");
+  mgp_sb_puts(&d, "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n");
   off[1] = d.n;
-  sb_puts(&d, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+  mgp_sb_puts(&d, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
   off[2] = d.n;
-  sb_puts(&d, "2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
+  mgp_sb_puts(&d, "2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
   off[3] = d.n;
-  sb_puts(&d, "3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 "
+  mgp_sb_puts(&d, "3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 "
               "841.89] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 "
               "R >>\nendobj\n");
   off[4] = d.n;
-  sb_puts(&d, "4 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
+  mgp_sb_puts(&d, "4 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
               "/Encoding /WinAnsiEncoding >>\nendobj\n");
   off[5] = d.n;
-  sb_printf(&d, "5 0 obj\n<< /Length %zu >>\nstream\n", c.n);
-  sb_add(&d, c.p, c.n);
-  sb_puts(&d, "endstream\nendobj\n");
+  mgp_sb_printf(&d, "5 0 obj\n<< /Length %zu >>\nstream\n", c.n);
+  mgp_sb_add(&d, c.p, c.n);
+  mgp_sb_puts(&d, "endstream\nendobj\n");
   size_t xref = d.n;
-  sb_puts(&d, "xref\n0 6\n0000000000 65535 f \n");
+  mgp_sb_puts(&d, "xref\n0 6\n0000000000 65535 f \n");
   for (int i = 1; i <= 5; i++) {
     snprintf(line, sizeof(line), "%010zu 00000 n \n", off[i]);
-    sb_puts(&d, line);
+    mgp_sb_puts(&d, line);
   }
-  sb_printf(&d, "trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+  mgp_sb_printf(&d, "trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
             xref);
   if (d.oom)
     goto out;
@@ -876,17 +625,17 @@ static const char *pstate_name(int pstate) {
 
 static void job_event(struct job *j, const char *state) {
   struct cp *cp = j->cp;
-  struct sb b = {0};
+  struct mgp_sb b = {0};
   if (j->shown && strcmp(j->shown, state) == 0)
     return;
   j->shown = state;
-  sb_printf(&b, "{\"job\":%d,\"state\":\"%s\",\"printer\":", j->job_id, state);
-  sb_jstr(&b, cp->h->instance_id(cp->inst));
+  mgp_sb_printf(&b, "{\"job\":%d,\"state\":\"%s\",\"printer\":", j->job_id, state);
+  mgp_sb_jstr(&b, cp->h->instance_id(cp->inst));
   if (j->jreasons[0]) {
-    sb_puts(&b, ",\"reasons\":");
-    sb_jstr(&b, j->jreasons);
+    mgp_sb_puts(&b, ",\"reasons\":");
+    mgp_sb_jstr(&b, j->jreasons);
   }
-  sb_puts(&b, "}");
+  mgp_sb_puts(&b, "}");
   if (!b.oom)
     cp->h->emit(cp->inst, "print.job", b.p);
   free(b.p);
@@ -911,21 +660,21 @@ static void job_free(struct job *j) {
 /* The one answer of a request: {"job", "state"} and "error" on failure. */
 static void job_answer(struct job *j, int status, const char *why) {
   struct cp *cp = j->cp;
-  struct sb b = {0};
+  struct mgp_sb b = {0};
   if (j->answered || j->kind == JOB_PROBE)
     return;
   j->answered = 1;
   if (status != MG_PLUGIN_OK)
     cp->failed++;
-  sb_puts(&b, "{");
+  mgp_sb_puts(&b, "{");
   if (j->job_id > 0)
-    sb_printf(&b, "\"job\":%d,\"state\":\"%s\"%s", j->job_id,
+    mgp_sb_printf(&b, "\"job\":%d,\"state\":\"%s\"%s", j->job_id,
               state_name(j->jstate), why ? "," : "");
   if (why) {
-    sb_puts(&b, "\"error\":");
-    sb_jstr(&b, why);
+    mgp_sb_puts(&b, "\"error\":");
+    mgp_sb_jstr(&b, why);
   }
-  sb_puts(&b, "}");
+  mgp_sb_puts(&b, "}");
   cp->h->complete(cp->inst, j->req_id, b.oom ? MG_PLUGIN_RETRY : status,
                   b.oom ? NULL : b.p);
   free(b.p);
@@ -1076,10 +825,10 @@ static void cancel_done(void *ud, int status) {
 /* Answer a bad request with a reason; complete() may come before PENDING
  * is returned. */
 static int reject(struct cp *cp, uint64_t req_id, const char *why) {
-  struct sb r = {0};
-  sb_puts(&r, "{\"error\":");
-  sb_jstr(&r, why);
-  sb_puts(&r, "}");
+  struct mgp_sb r = {0};
+  mgp_sb_puts(&r, "{\"error\":");
+  mgp_sb_jstr(&r, why);
+  mgp_sb_puts(&r, "}");
   cp->h->complete(cp->inst, req_id, MG_PLUGIN_FATAL, r.oom ? NULL : r.p);
   free(r.p);
   return MG_PLUGIN_PENDING;
@@ -1127,11 +876,11 @@ static int cp_command(void *ctx, uint64_t req_id, const char *op,
   int rc = MG_PLUGIN_PENDING;
 
   if (strcmp(op, "print") == 0) {
-    if (json_get_str(args, "path", &path) != 0 || path[0] != '/') {
+    if (mgp_json_get_str(args, "path", &path) != 0 || path[0] != '/') {
       rc = reject(cp, req_id, "print needs {\"path\": \"/absolute/file.pdf\"}");
       goto out;
     }
-    if (json_get_str(args, "title", &title) < 0) {
+    if (mgp_json_get_str(args, "title", &title) < 0) {
       rc = reject(cp, req_id, "print: title must be a string");
       goto out;
     }
@@ -1283,22 +1032,22 @@ static void cp_fini(void *ctx) {
 
 static int cp_describe(void *ctx, char *buf, size_t len) {
   struct cp *cp = ctx;
-  struct sb b = {0};
+  struct mgp_sb b = {0};
   int n = -1;
   char when[32] = "";
   struct tm tm;
-  sb_puts(&b, "{\"uri\":");
-  sb_jstr(&b, cp->uri);
-  sb_printf(&b, ",\"state\":\"%s\",\"reasons\":", pstate_name(cp->pstate));
-  sb_jstr(&b, cp->preasons);
+  mgp_sb_puts(&b, "{\"uri\":");
+  mgp_sb_jstr(&b, cp->uri);
+  mgp_sb_printf(&b, ",\"state\":\"%s\",\"reasons\":", pstate_name(cp->pstate));
+  mgp_sb_jstr(&b, cp->preasons);
   if (cp->checked && gmtime_r(&cp->checked, &tm))
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  sb_puts(&b, ",\"checked\":");
+  mgp_sb_puts(&b, ",\"checked\":");
   if (when[0])
-    sb_jstr(&b, when);
+    mgp_sb_jstr(&b, when);
   else
-    sb_puts(&b, "null");
-  sb_printf(&b, ",\"jobs_sent\":%llu,\"jobs_failed\":%llu,\"active\":%zu}",
+    mgp_sb_puts(&b, "null");
+  mgp_sb_printf(&b, ",\"jobs_sent\":%llu,\"jobs_failed\":%llu,\"active\":%zu}",
             (unsigned long long)cp->sent, (unsigned long long)cp->failed,
             cp->active);
   if (!b.oom && b.n < len) {

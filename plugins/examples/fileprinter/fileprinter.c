@@ -25,6 +25,8 @@
  */
 #include <madoguchi/plugin.h>
 
+#include "mgp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -75,255 +77,6 @@ struct fp {
 };
 
 /* ---------------------------------------------------------------------- */
-/* Tiny string builder and JSON helpers (plugins do not link mgcore)       */
-
-struct sb {
-  char *p;
-  size_t n, cap;
-  int oom;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n) {
-  if (b->oom)
-    return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sb *b, const char *fmt, ...) {
-  char tmp[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof(tmp))
-    b->oom = 1; /* only short numeric pieces go through here */
-  else
-    sb_add(b, tmp, (size_t)n);
-}
-
-/* Append s as a JSON string literal. */
-static void sb_jstr(struct sb *b, const char *s) {
-  sb_add(b, "\"", 1);
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
-      sb_add(b, e, 2);
-    } else if (c < 0x20) {
-      sb_printf(b, "\\u%04x", c);
-    } else {
-      sb_add(b, s, 1);
-    }
-  }
-  sb_add(b, "\"", 1);
-}
-
-/* A minimal reader for the top level of a JSON object: enough to pull out
- * string members, skipping every other value.  Bounds-checked; never
- * reads past n. */
-struct jr {
-  const char *s;
-  size_t i, n;
-};
-
-static void jr_ws(struct jr *r) {
-  while (r->i < r->n && strchr(" \t\r\n", r->s[r->i]) && r->s[r->i])
-    r->i++;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int jr_u4(struct jr *r, unsigned *cp) {
-  *cp = 0;
-  if (r->n - r->i < 4)
-    return -1;
-  for (int k = 0; k < 4; k++) {
-    int v = hexval(r->s[r->i++]);
-    if (v < 0)
-      return -1;
-    *cp = *cp << 4 | (unsigned)v;
-  }
-  return 0;
-}
-
-/* A string at r->i; decoded into *out (malloc'd) when out is not NULL.
- * A NUL (raw or \u0000) is refused: it would cut a path short. */
-static int jr_string(struct jr *r, char **out) {
-  size_t start = r->i + 1, o = 0;
-  char *d = NULL;
-  if (r->i >= r->n || r->s[r->i] != '"')
-    return -1;
-  r->i++;
-  if (out && !(d = malloc(r->n - start + 1))) /* decoded is never longer */
-    return -1;
-  while (r->i < r->n && r->s[r->i] != '"') {
-    unsigned char c = (unsigned char)r->s[r->i++];
-    unsigned cp;
-    if (c < 0x20)
-      goto bad;
-    if (c != '\\') {
-      if (d)
-        d[o++] = (char)c;
-      continue;
-    }
-    if (r->i >= r->n)
-      goto bad;
-    c = (unsigned char)r->s[r->i++];
-    const char *esc = strchr("\"\\/bfnrt", c);
-    if (c && esc) {
-      if (d)
-        d[o++] = "\"\\/\b\f\n\r\t"[esc - "\"\\/bfnrt"];
-      continue;
-    }
-    if (c != 'u' || jr_u4(r, &cp) || cp == 0 || (cp >= 0xDC00 && cp < 0xE000))
-      goto bad;
-    if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-      unsigned lo;
-      if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
-        goto bad;
-      r->i += 2;
-      if (jr_u4(r, &lo) || lo < 0xDC00 || lo >= 0xE000)
-        goto bad;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    if (!d)
-      continue;
-    if (cp < 0x80) {
-      d[o++] = (char)cp;
-    } else if (cp < 0x800) {
-      d[o++] = (char)(0xC0 | cp >> 6);
-      d[o++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      d[o++] = (char)(0xE0 | cp >> 12);
-      d[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-      d[o++] = (char)(0xF0 | cp >> 18);
-      d[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
-      d[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
-      d[o++] = (char)(0x80 | (cp & 0x3F));
-    }
-  }
-  if (r->i >= r->n)
-    goto bad;
-  r->i++; /* closing quote */
-  if (d) {
-    d[o] = '\0';
-    *out = d;
-  }
-  return 0;
-bad:
-  free(d);
-  return -1;
-}
-
-static int jr_value(struct jr *r, int depth) {
-  if (depth > JSON_DEPTH_MAX || r->i >= r->n)
-    return -1;
-  char c = r->s[r->i];
-  if (c == '"')
-    return jr_string(r, NULL);
-  if (c == '{' || c == '[') {
-    char close = c == '{' ? '}' : ']';
-    r->i++;
-    jr_ws(r);
-    if (r->i < r->n && r->s[r->i] == close) {
-      r->i++;
-      return 0;
-    }
-    for (;;) {
-      if (c == '{') {
-        if (jr_string(r, NULL))
-          return -1;
-        jr_ws(r);
-        if (r->i >= r->n || r->s[r->i++] != ':')
-          return -1;
-        jr_ws(r);
-      }
-      if (jr_value(r, depth + 1))
-        return -1;
-      jr_ws(r);
-      if (r->i >= r->n)
-        return -1;
-      if (r->s[r->i] == close) {
-        r->i++;
-        return 0;
-      }
-      if (r->s[r->i++] != ',')
-        return -1;
-      jr_ws(r);
-    }
-  }
-  size_t start = r->i; /* number or literal: checked loosely, it is skipped */
-  while (r->i < r->n && r->s[r->i] &&
-         strchr("-+.0123456789eEtruefalsn", r->s[r->i]))
-    r->i++;
-  return r->i > start ? 0 : -1;
-}
-
-/* The string member `key` of the object `json`: 0 and *out (malloc'd),
- * 1 when absent or JSON null, -1 when malformed or not a string. */
-static int json_get_str(const char *json, const char *key, char **out) {
-  struct jr r = {json, 0, json ? strlen(json) : 0};
-  *out = NULL;
-  jr_ws(&r);
-  if (r.i >= r.n || r.s[r.i++] != '{')
-    return -1;
-  jr_ws(&r);
-  if (r.i < r.n && r.s[r.i] == '}')
-    return 1;
-  for (;;) {
-    char *k = NULL;
-    if (jr_string(&r, &k))
-      return -1;
-    int match = strcmp(k, key) == 0;
-    free(k);
-    jr_ws(&r);
-    if (r.i >= r.n || r.s[r.i++] != ':')
-      return -1;
-    jr_ws(&r);
-    if (match) {
-      if (r.n - r.i >= 4 && strncmp(r.s + r.i, "null", 4) == 0)
-        return 1;
-      return jr_string(&r, out);
-    }
-    if (jr_value(&r, 1))
-      return -1;
-    jr_ws(&r);
-    if (r.i >= r.n)
-      return -1;
-    if (r.s[r.i] == '}')
-      return 1;
-    if (r.s[r.i++] != ',')
-      return -1;
-    jr_ws(&r);
-  }
-}
-
-/* ---------------------------------------------------------------------- */
 /* Worker side: no host services here                                      */
 
 static void fail(struct job *j, int err, const char *why) {
@@ -348,11 +101,11 @@ static int write_all(int fd, const char *p, size_t n) {
 
 /* The sidecar with the title; 1 when a file was created (to undo). */
 static int write_meta(struct job *j) {
-  struct sb m = {0};
+  struct mgp_sb m = {0};
   int fd = -1;
-  sb_printf(&m, "{\"job\":%llu,\"title\":", (unsigned long long)j->no);
-  sb_jstr(&m, j->title);
-  sb_printf(&m, ",\"bytes\":%lld}\n", j->bytes);
+  mgp_sb_printf(&m, "{\"job\":%llu,\"title\":", (unsigned long long)j->no);
+  mgp_sb_jstr(&m, j->title);
+  mgp_sb_printf(&m, ",\"bytes\":%lld}\n", j->bytes);
   if (m.oom)
     fail(j, ENOMEM, "out of memory");
   else if ((fd = open(j->meta,
@@ -472,15 +225,15 @@ static void job_free(struct job *j) {
 
 /* Abort a job with an error result for the caller. */
 static void job_abort(struct job *j, int status, const char *why, int err) {
-  struct sb r = {0};
+  struct mgp_sb r = {0};
   struct fp *fp = j->fp;
-  sb_printf(&r, "{\"job\":%llu,\"error\":", (unsigned long long)j->no);
-  sb_jstr(&r, why);
+  mgp_sb_printf(&r, "{\"job\":%llu,\"error\":", (unsigned long long)j->no);
+  mgp_sb_jstr(&r, why);
   if (err) {
-    sb_add(&r, ",\"detail\":", 10);
-    sb_jstr(&r, strerror(err));
+    mgp_sb_add(&r, ",\"detail\":", 10);
+    mgp_sb_jstr(&r, strerror(err));
   }
-  sb_add(&r, "}", 1);
+  mgp_sb_add(&r, "}", 1);
   job_event(j, "aborted");
   fp->host->complete(fp->inst, j->req_id, status, r.oom ? NULL : r.p);
   free(r.p);
@@ -489,7 +242,7 @@ static void job_abort(struct job *j, int status, const char *why, int err) {
 static void job_done(void *ud, int status) {
   struct job *j = ud;
   struct fp *fp = j->fp;
-  struct sb r = {0};
+  struct mgp_sb r = {0};
   if (j->answered) { /* stop() already told the caller */
     job_free(j);
     return;
@@ -505,9 +258,9 @@ static void job_done(void *ud, int status) {
                   : MG_PLUGIN_RETRY,
               j->why, j->err);
   } else {
-    sb_printf(&r, "{\"job\":%llu,\"file\":", (unsigned long long)j->no);
-    sb_jstr(&r, j->dst);
-    sb_printf(&r, ",\"bytes\":%lld}", j->bytes);
+    mgp_sb_printf(&r, "{\"job\":%llu,\"file\":", (unsigned long long)j->no);
+    mgp_sb_jstr(&r, j->dst);
+    mgp_sb_printf(&r, ",\"bytes\":%lld}", j->bytes);
     fp->host->log(fp->inst, MG_PLUGIN_LOG_INFO, "job %llu printed (%lld bytes)",
                   (unsigned long long)j->no, j->bytes);
     job_event(j, "completed");
@@ -576,10 +329,10 @@ static void doc_ext(const char *path, char *ext, size_t len) {
 /* Answer a bad request with a reason; complete() may come before PENDING
  * is returned. */
 static int reject(struct fp *fp, uint64_t req_id, const char *why) {
-  struct sb r = {0};
-  sb_add(&r, "{\"error\":", 9);
-  sb_jstr(&r, why);
-  sb_add(&r, "}", 1);
+  struct mgp_sb r = {0};
+  mgp_sb_add(&r, "{\"error\":", 9);
+  mgp_sb_jstr(&r, why);
+  mgp_sb_add(&r, "}", 1);
   fp->host->complete(fp->inst, req_id, MG_PLUGIN_FATAL, r.oom ? NULL : r.p);
   free(r.p);
   return MG_PLUGIN_PENDING;
@@ -593,11 +346,11 @@ static int fp_command(void *ctx, uint64_t req_id, const char *op,
   int rc = MG_PLUGIN_PENDING;
 
   if (strcmp(op, "print") == 0) {
-    if (json_get_str(args, "path", &path) != 0 || path[0] != '/') {
+    if (mgp_json_get_str(args, "path", &path) != 0 || path[0] != '/') {
       rc = reject(fp, req_id, "print needs {\"path\": \"/absolute/file\"}");
       goto out;
     }
-    if (json_get_str(args, "title", &title) < 0) {
+    if (mgp_json_get_str(args, "title", &title) < 0) {
       rc = reject(fp, req_id, "title must be a string");
       goto out;
     }
@@ -717,11 +470,11 @@ static void fp_fini(void *ctx) {
 
 static int fp_describe(void *ctx, char *buf, size_t len) {
   struct fp *fp = ctx;
-  struct sb b = {0};
+  struct mgp_sb b = {0};
   int n = -1;
-  sb_add(&b, "{\"dir\":", 7);
-  sb_jstr(&b, fp->dir);
-  sb_printf(&b, ",\"jobs\":%llu,\"active\":%zu}", (unsigned long long)fp->jobs,
+  mgp_sb_add(&b, "{\"dir\":", 7);
+  mgp_sb_jstr(&b, fp->dir);
+  mgp_sb_printf(&b, ",\"jobs\":%llu,\"active\":%zu}", (unsigned long long)fp->jobs,
             fp->active);
   if (!b.oom && b.n < len) {
     memcpy(buf, b.p, b.n + 1);
