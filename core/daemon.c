@@ -618,12 +618,32 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* Every 250 ms: the read audit rows in one transaction, then one
  * fdatasync for everything committed since (group commit, store.h). */
+static void on_synced(uv_fs_t *req) {
+  struct mg_daemon *d = req->data;
+  if (req->result < 0) {
+    mg_store_sync_failed(d->store);
+    mg_log_err("store", "cannot sync the database's WAL: %s",
+               uv_strerror((int)req->result));
+  }
+  uv_fs_req_cleanup(req);
+  d->sync_busy = 0;
+}
+
 static void on_audit_flush(uv_timer_t *t) {
   struct mg_daemon *d = t->data;
   mg_visits_flush(d->visits);
-  int rc = mg_store_sync(d->store);
-  if (rc)
-    mg_log_err("store", "cannot sync the database's WAL: %s", strerror(-rc));
+  if (d->sync_busy)
+    return;
+  int fd = mg_store_sync_begin(d->store);
+  if (fd < -1)
+    mg_log_err("store", "cannot open the database's WAL: %s", strerror(-fd));
+  if (fd < 0)
+    return;
+  d->sync_req.data = d; /* the fdatasync runs on a worker, not the loop */
+  if (uv_fs_fdatasync(&d->loop, &d->sync_req, fd, on_synced) == 0)
+    d->sync_busy = 1;
+  else
+    mg_store_sync_failed(d->store);
 }
 
 static void on_housekeeping(uv_timer_t *t) {

@@ -32,6 +32,8 @@ struct mg_daemon {
   struct mg_key data_key;      /* residents' data at rest (crypto.h) */
   uv_timer_t housekeeping;     /* closes and purges cases (visit.h) */
   uv_timer_t audit_flush;      /* group commit of read audit rows */
+  uv_fs_t sync_req;            /* the WAL's fdatasync (group commit) */
+  int sync_busy;
   int housekeeping_on;
   struct mg_addr_db *addr;     /* the address dictionary; NULL: none yet */
   int addr_importing;          /* a `madoctl address import` is running */

@@ -147,25 +147,9 @@ static void pdf_work(uv_work_t *req) {
 
 static void pdf_done(uv_work_t *req, int status) {
   struct pdf_job *j = req->data;
-  if (status || j->rc) {
-    unlink(j->path);
-    mg_http_reply_error(j->t, 500, "render_failed",
-                        status ? "cancelled" : j->err.msg);
-    pdf_job_free(j);
-    return;
-  }
-  if (!j->print) {
-    char disp[128];
-    snprintf(disp, sizeof(disp), "inline; filename=\"forms-%s.pdf\"", j->number);
-    mg_http_set_header(j->t, "content-disposition:", disp);
-    mg_http_reply(j->t, 200, "application/pdf", j->pdf, j->len);
-    mg_visits_audit(j->d->visits, &j->w.a, "forms.download", j->visit_id, "");
-    pdf_job_free(j);
-    return;
-  }
-  char title[40];
-  snprintf(title, sizeof(title), "forms %s", j->number);
-  mg__api_print(j->d, j->t, &j->w, j->visit_id, j->path, title, "forms.print");
+  mg__api_pdf_done(j->d, j->t, &j->w, "forms", j->visit_id, j->number,
+                   j->print, j->path, status || j->rc,
+                   status ? "cancelled" : j->err.msg, j->pdf, j->len);
   pdf_job_free(j);
 }
 
@@ -344,7 +328,11 @@ int mg__form_api(struct mg_daemon *d, struct mg_http_txn *t,
     reply_forms(d, t, w, id, NULL, NULL);
     mg_visits_audit(d->visits, &w->a, "visit.forms.view", id, "");
   } else if (get && n == 3 && forms) {
-    mg_http_query(req->query, "view", q, sizeof(q));
+    if (mg_http_query(req->query, "view", q, sizeof(q)) < 0 ||
+        (*q && strcmp(q, "visitor") && strcmp(q, "staff"))) {
+      rc = mg_err_set(&e, -EINVAL, "view: \"visitor\" or \"staff\"");
+      goto fail;
+    }
     mg_visits_audit(d->visits, &w->a, "visit.form.view", id, seg[2]);
     reply_form(d, t, w, id, seg[2], strcmp(q, "visitor") != 0, 200, NULL);
   } else if ((get && n == 4 && forms && strcmp(seg[3], "pdf") == 0) ||

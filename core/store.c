@@ -618,15 +618,32 @@ int mg_store_group_commit(struct mg_store *st, int on) {
  * our own makes them durable without SQLite's per-commit fsync.  A WAL
  * synced half-way is safe: recovery stops at the last frame whose
  * checksum and commit marker hold. */
-int mg_store_sync(struct mg_store *st) {
+int mg_store_sync_begin(struct mg_store *st) {
   if (!st || !st->grouped || !st->dirty)
-    return 0;
+    return -1;
   if (st->wal_fd < 0 &&
       (st->wal_fd = open(st->wal, O_RDONLY | O_CLOEXEC)) < 0)
     return -errno;
-  if (fdatasync(st->wal_fd) != 0)
-    return -errno;
-  st->dirty = 0;
+  st->dirty = 0; /* commits from now on wait for the next sync */
+  return st->wal_fd;
+}
+
+void mg_store_sync_failed(struct mg_store *st) {
+  if (st)
+    st->dirty = 1;
+}
+
+int mg_store_sync(struct mg_store *st) {
+  int fd = mg_store_sync_begin(st);
+  if (fd == -1)
+    return 0;
+  if (fd < 0)
+    return fd;
+  if (fdatasync(fd) != 0) {
+    int rc = -errno;
+    mg_store_sync_failed(st);
+    return rc;
+  }
   return 0;
 }
 

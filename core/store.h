@@ -36,12 +36,17 @@ sqlite3 *mg_store_db(struct mg_store *st);
 /* Group commit (the daemon's request path): on, commits stop waiting for
  * their own fsync (synchronous=NORMAL, still WAL) and mg_store_sync makes
  * everything committed so far durable with one fdatasync of the WAL; the
- * daemon calls it every 250 ms, after a submitted application before it
- * answers, and at close.  A kill loses nothing (the frames are written at
+ * daemon syncs every 250 ms on a worker (mg_store_sync_begin), after a
+ * submitted application before it answers, and at close.  A kill loses nothing (the frames are written at
  * commit); a power cut loses at most the last quarter second of drafts.
  * Off (the default, and for madoctl): every commit is fsync'd. */
 int mg_store_group_commit(struct mg_store *st, int on);
 int mg_store_sync(struct mg_store *st); /* 0 or -errno */
+/* The same off the loop: the WAL's descriptor to fdatasync when commits
+ * wait for a sync (they are then counted as synced), -1 when none do, or
+ * -errno; after a failed fdatasync, mg_store_sync_failed marks them again. */
+int mg_store_sync_begin(struct mg_store *st);
+void mg_store_sync_failed(struct mg_store *st);
 
 int mg_store_version(struct mg_store *st);  /* schema version in use */
 int mg_store_latest_version(void);          /* highest this build knows */

@@ -590,26 +590,35 @@ void mg__api_print(struct mg_daemon *d, struct mg_http_txn *t,
   }
 }
 
+void mg__api_pdf_done(struct mg_daemon *d, struct mg_http_txn *t,
+                      const struct mg__who *w, const char *kind,
+                      const char *visit_id, const char *number, int print,
+                      const char *path, int failed, const char *why,
+                      const unsigned char *pdf, size_t len) {
+  char name[128], action[32];
+  if (failed) {
+    unlink(path);
+    mg_http_reply_error(t, 500, "render_failed", why);
+    return;
+  }
+  snprintf(name, sizeof(name), "%s %s", kind, number);
+  if (print) {
+    snprintf(action, sizeof(action), "%s.print", kind);
+    mg__api_print(d, t, w, visit_id, path, name, action);
+    return;
+  }
+  snprintf(name, sizeof(name), "inline; filename=\"%s-%s.pdf\"", kind, number);
+  mg_http_set_header(t, "content-disposition:", name);
+  mg_http_reply(t, 200, "application/pdf", pdf, len);
+  snprintf(action, sizeof(action), "%s.download", kind);
+  mg_visits_audit(d->visits, &w->a, action, visit_id, "");
+}
+
 static void slip_done(uv_work_t *req, int status) {
   struct slip_job *j = req->data;
-  char disp[128], title[32];
-  if (status || j->rc) {
-    unlink(j->path);
-    mg_http_reply_error(j->t, 500, "render_failed",
-                        status ? "cancelled" : j->err.msg);
-    slip_job_free(j);
-    return;
-  }
-  if (!j->print) {
-    snprintf(disp, sizeof(disp), "inline; filename=\"slip-%s.pdf\"", j->number);
-    mg_http_set_header(j->t, "content-disposition:", disp);
-    mg_http_reply(j->t, 200, "application/pdf", j->pdf, j->len);
-    mg_visits_audit(j->d->visits, &j->w.a, "slip.download", j->visit_id, "");
-    slip_job_free(j);
-    return;
-  }
-  snprintf(title, sizeof(title), "slip %s", j->number);
-  mg__api_print(j->d, j->t, &j->w, j->visit_id, j->path, title, "slip.print");
+  mg__api_pdf_done(j->d, j->t, &j->w, "slip", j->visit_id, j->number, j->print,
+                   j->path, status || j->rc, status ? "cancelled" : j->err.msg,
+                   j->pdf, j->len);
   slip_job_free(j);
 }
 

@@ -45,6 +45,15 @@ void mg__api_print(struct mg_daemon *d, struct mg_http_txn *t,
                    const struct mg__who *w, const char *visit_id,
                    const char *path, const char *title, const char *action);
 
+/* The end of a PDF job on the loop (slips and forms): 500 render_failed
+ * when it failed, else print it (mg__api_print, audit KIND.print) or
+ * answer it as a download (audit KIND.download). */
+void mg__api_pdf_done(struct mg_daemon *d, struct mg_http_txn *t,
+                      const struct mg__who *w, const char *kind,
+                      const char *visit_id, const char *number, int print,
+                      const char *path, int failed, const char *why,
+                      const unsigned char *pdf, size_t len);
+
 /* form_api.c: /api/v1/visits/{id}/forms..., /signature, /bundle.pdf.
  * Returns 0 when it answered, -ENOENT when the path is not its own. */
 int mg__form_api(struct mg_daemon *d, struct mg_http_txn *t,

@@ -524,7 +524,7 @@ int mg_visit_form_set(struct mg_visits *vs, const struct mg_visit_actor *a,
       goto out;
     }
     memcpy(people, ch.v->people, np * sizeof(*people));
-    if (mg__people_through(ch.v, pk, grow, norm, valid, &people, &np)) {
+    if (mg__people_through(pk, grow, norm, valid, &people, &np)) {
       rc = mg_err_set(err, -ENOMEM, "out of memory");
       goto out;
     }

@@ -121,7 +121,7 @@ int mg__put_value(struct mg_visit *v, const char *key, long row,
                   const char *text, const char *source, const char *inst,
                   const struct mg_visit_actor *a, const char *now);
 /* Write people key k through to a copy of the people. */
-int mg__people_through(struct mg_visit *v, int k, long row, const char *text,
+int mg__people_through(int k, long row, const char *text,
                        int valid, struct mg_visit_person **people, size_t *n);
 /* The context and open sheets of a case loaded for a change. */
 /* The associated data of a case's sealed signature. */

@@ -545,7 +545,7 @@ int mg__put_value(struct mg_visit *v, const char *key, long row,
 }
 
 /* Write a people key through to the people (a copy the caller stores). */
-int mg__people_through(struct mg_visit *v, int k, long row,
+int mg__people_through(int k, long row,
                           const char *text, int valid,
                           struct mg_visit_person **people, size_t *n) {
   long i = people_keys[k].grouped ? row - 1 : 0;
@@ -560,7 +560,6 @@ int mg__people_through(struct mg_visit *v, int k, long row,
     *n = (size_t)i + 1;
   }
   struct mg_visit_person *pp = &(*people)[i];
-  (void)v;
   switch (people_keys[k].what) {
   case PF_NAME: pp->name = (char *)text; break;
   case PF_KANA: pp->kana = (char *)text; break;

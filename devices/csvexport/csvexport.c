@@ -352,19 +352,6 @@ static void fail(struct xjob *x, int err, const char *why) {
   }
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* .part, fsync, rename, fsync the directory: whole files or none. */
 static void export_work(void *ud) {
   struct xjob *x = ud;
@@ -378,7 +365,7 @@ static void export_work(void *ud) {
   }
   if (fchmod(fd, x->mode) != 0) /* exact, whatever the umask */
     fail(x, errno, "cannot set the file's mode");
-  else if (write_all(fd, x->data, x->len) != 0)
+  else if (mgp_write_all(fd, x->data, x->len) != 0)
     fail(x, errno, "cannot write the file");
   else if (fsync(fd) != 0)
     fail(x, errno, "cannot flush the file to disk");
@@ -537,11 +524,6 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Configuration and lifecycle                                             */
 
-static const char *check_abs(const void *stored) {
-  const char *s = *(char *const *)stored;
-  return s && s[0] == '/' ? NULL : "must be an absolute path";
-}
-
 /* "0640": octal permission bits, nothing beyond 0777. */
 static int parse_mode(const char *s, mode_t *out) {
   size_t n = s ? strlen(s) : 0;
@@ -611,23 +593,17 @@ static void cx_fini(void *ctx) {
 static int cx_describe(void *ctx, char *buf, size_t len) {
   struct cx *cx = ctx;
   struct mgp_sb b = {0};
-  int n = -1;
   mgp_sb_puts(&b, "{\"dir\":");
   mgp_sb_jstr(&b, cx->dir);
   mgp_sb_printf(&b, ",\"bom\":%s,\"exports\":%llu,\"failed\":%llu,\"active\":%zu}",
             cx->bom ? "true" : "false", (unsigned long long)cx->exports,
             (unsigned long long)cx->failed, cx->active);
-  if (!b.oom && b.n < len) {
-    memcpy(buf, b.p, b.n + 1);
-    n = (int)b.n;
-  }
-  free(b.p);
-  return n;
+  return mgp_sb_take(&b, buf, len);
 }
 
 static const struct mg_config_item config[] = {
     {MG_CFG_STR, "dir", NULL, offsetof(struct cx, dir), MG_CFG_REQUIRED, 0, 0,
-     NULL, check_abs,
+     NULL, mgp_check_abs,
      "Directory the CSV files are written into (absolute path; must exist and "
      "be writable by the daemon)."},
     {MG_CFG_BOOL, "bom", "yes", offsetof(struct cx, bom), 0, 0, 0, NULL, NULL,

@@ -1033,7 +1033,6 @@ static void cp_fini(void *ctx) {
 static int cp_describe(void *ctx, char *buf, size_t len) {
   struct cp *cp = ctx;
   struct mgp_sb b = {0};
-  int n = -1;
   char when[32] = "";
   struct tm tm;
   mgp_sb_puts(&b, "{\"uri\":");
@@ -1050,12 +1049,7 @@ static int cp_describe(void *ctx, char *buf, size_t len) {
   mgp_sb_printf(&b, ",\"jobs_sent\":%llu,\"jobs_failed\":%llu,\"active\":%zu}",
             (unsigned long long)cp->sent, (unsigned long long)cp->failed,
             cp->active);
-  if (!b.oom && b.n < len) {
-    memcpy(buf, b.p, b.n + 1);
-    n = (int)b.n;
-  }
-  free(b.p);
-  return n;
+  return mgp_sb_take(&b, buf, len);
 }
 
 static const struct mg_config_item config[] = {

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JSON_DEPTH_MAX 32
 
@@ -251,4 +253,33 @@ int mgp_json_get_str(const char *json, const char *key, char **out) {
       return -1;
     mgp_jr_ws(&r);
   }
+}
+
+int mgp_sb_take(struct mgp_sb *b, char *buf, size_t len) {
+  int n = -1;
+  if (!b->oom && b->p && b->n < len) {
+    memcpy(buf, b->p, b->n + 1);
+    n = (int)b->n;
+  }
+  free(b->p);
+  b->p = NULL;
+  return n;
+}
+
+int mgp_write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+const char *mgp_check_abs(const void *stored) {
+  const char *s = *(char *const *)stored;
+  return s && s[0] == '/' ? NULL : "must be an absolute path";
 }

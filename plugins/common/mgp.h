@@ -23,6 +23,10 @@ void mgp_sb_printf(struct mgp_sb *b, const char *fmt, ...)
 /* Append s as a JSON string literal. */
 void mgp_sb_jstr(struct mgp_sb *b, const char *s);
 
+/* describe(): copy b into buf (len bytes) and free b; the bytes written,
+ * or -1 when b ran out of memory or does not fit. */
+int mgp_sb_take(struct mgp_sb *b, char *buf, size_t len);
+
 /* A JSON text being read: s[i..n). */
 struct mgp_jr {
   const char *s;
@@ -38,4 +42,9 @@ int mgp_jr_value(struct mgp_jr *r, int depth);
 /* The string member `key` of a JSON object (*out malloc'd, NULL when
  * absent).  0, or -1 when the text is not a JSON object. */
 int mgp_json_get_str(const char *json, const char *key, char **out);
+
+/* write(2) all of p, again after EINTR: 0 or -1 (errno set). */
+int mgp_write_all(int fd, const char *p, size_t n);
+/* A config check (struct mg_config_item.check) for an absolute path. */
+const char *mgp_check_abs(const void *stored);
 #endif

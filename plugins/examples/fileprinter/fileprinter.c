@@ -86,19 +86,6 @@ static void fail(struct job *j, int err, const char *why) {
   }
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* The sidecar with the title; 1 when a file was created (to undo). */
 static int write_meta(struct job *j) {
   struct mgp_sb m = {0};
@@ -112,7 +99,7 @@ static int write_meta(struct job *j) {
                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                       0640)) < 0)
     fail(j, errno, "cannot write the job's metadata");
-  else if (write_all(fd, m.p, m.n) != 0)
+  else if (mgp_write_all(fd, m.p, m.n) != 0)
     fail(j, errno, "cannot write the job's metadata");
   if (fd >= 0 && close(fd) != 0)
     fail(j, errno, "cannot write the job's metadata");
@@ -155,7 +142,7 @@ static void job_work(void *ud) {
     goto out;
   }
   if (!j->src) {
-    if (write_all(out, j->text, strlen(j->text)) != 0)
+    if (mgp_write_all(out, j->text, strlen(j->text)) != 0)
       fail(j, errno, "cannot write the job file");
     j->bytes = (long long)strlen(j->text);
   }
@@ -169,7 +156,7 @@ static void job_work(void *ud) {
       break;
     else if ((j->bytes += n) > j->max) /* it grew while we copied */
       fail(j, EFBIG, "the document is larger than max_job_size");
-    else if (write_all(out, buf, (size_t)n) != 0)
+    else if (mgp_write_all(out, buf, (size_t)n) != 0)
       fail(j, errno, "cannot write the job file");
   }
   if (close(out) != 0)
@@ -413,11 +400,6 @@ out:
   return rc;
 }
 
-static const char *check_abs(const void *stored) {
-  const char *s = *(char *const *)stored;
-  return s && s[0] == '/' ? NULL : "must be an absolute path";
-}
-
 static int fp_init(void *ctx, const struct mg_host *host,
                    struct mg_instance *inst) {
   struct fp *fp = ctx;
@@ -471,22 +453,16 @@ static void fp_fini(void *ctx) {
 static int fp_describe(void *ctx, char *buf, size_t len) {
   struct fp *fp = ctx;
   struct mgp_sb b = {0};
-  int n = -1;
   mgp_sb_add(&b, "{\"dir\":", 7);
   mgp_sb_jstr(&b, fp->dir);
   mgp_sb_printf(&b, ",\"jobs\":%llu,\"active\":%zu}", (unsigned long long)fp->jobs,
             fp->active);
-  if (!b.oom && b.n < len) {
-    memcpy(buf, b.p, b.n + 1);
-    n = (int)b.n;
-  }
-  free(b.p);
-  return n;
+  return mgp_sb_take(&b, buf, len);
 }
 
 static const struct mg_config_item config[] = {
     {MG_CFG_STR, "dir", NULL, offsetof(struct fp, dir), MG_CFG_REQUIRED, 0, 0,
-     NULL, check_abs,
+     NULL, mgp_check_abs,
      "Directory the jobs are written into (absolute path, must exist and be "
      "writable by the daemon)."},
     {MG_CFG_DURATION, "delay", "0ms", offsetof(struct fp, delay_ms), 0, 0,
