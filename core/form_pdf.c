@@ -17,10 +17,9 @@
  *  - font maps by pack_dir and the size and mtime of its fonts: a private
  *    FcConfig holding only the pack's fonts (FcConfigAppFontAddFile, as
  *    slip.c does), or the system's fonts when the pack ships none.
- * Poppler is entered under one process-wide lock (opening, recording,
- * freeing): its cairo backend shares one FreeType library between
- * documents, and FreeType wants face creation and disposal serialised.
- * Entries in use by the running render are never evicted.
+ * Everything that touches cairo's fonts or poppler runs under the
+ * process-wide render lock (render_lock.h says why).  Entries in use by
+ * the running render are never evicted.
  *
  * Units are PDF points (the pango context runs at 72 dpi).  Text is
  * shaped once at the box's size and shrunk with a cairo scale: without
@@ -48,6 +47,7 @@
 
 #include "buf.h"
 #include "jp.h"
+#include "render_lock.h"
 
 #define MM (72.0 / 25.4)
 #define TPL_MAX 32          /* templates kept per thread */
@@ -108,18 +108,15 @@ struct tcache {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
 static int cache_key_ok;
-static pthread_mutex_t poppler_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void tpl_free(struct tpl *t) {
   if (!t)
     return;
-  pthread_mutex_lock(&poppler_lock);
   for (int i = 0; t->rec && i < t->n_pages; i++)
     if (t->rec[i])
       cairo_surface_destroy(t->rec[i]);
   if (t->doc)
     g_object_unref(t->doc);
-  pthread_mutex_unlock(&poppler_lock);
   free(t->rec);
   free(t->pw);
   free(t->ph);
@@ -149,11 +146,13 @@ static void fmap_free(struct fmap *f) {
 /* Thread exit: a uv worker's templates and font maps go with it. */
 static void cache_free(void *p) {
   struct tcache *c = p;
+  mg__render_lock();
   for (size_t i = 0; i < c->n_tpl; i++)
     tpl_free(c->tpl[i]);
   free(c->tpl);
   for (size_t i = 0; i < c->n_fm; i++)
     fmap_free(c->fm[i]);
+  mg__render_unlock();
   free(c);
 }
 
@@ -242,11 +241,9 @@ static int tpl_load(const struct mg_pack_form *f, const char *rel,
   }
   bytes = g_bytes_new_take(data, (gsize)st.st_size);
   data = NULL;
-  pthread_mutex_lock(&poppler_lock);
   t->doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
   if (t->doc)
     t->n_pages = poppler_document_get_n_pages(t->doc);
-  pthread_mutex_unlock(&poppler_lock);
   if (!t->doc) {
     rc = mg_err_set(err, -EINVAL, FORM_FMT ": template %s cannot be read "
                     "as a PDF (poppler: %s)",
@@ -336,13 +333,10 @@ static int tpl_page(struct tpl *t, const struct mg_pack_form *f, int i,
   if (t->rec[i])
     return 0;
   int rc = 0;
-  pthread_mutex_lock(&poppler_lock);
   PopplerPage *pg = poppler_document_get_page(t->doc, i);
-  if (!pg) {
-    pthread_mutex_unlock(&poppler_lock);
+  if (!pg)
     return mg_err_set(err, -EINVAL, FORM_FMT ": template page %d cannot be "
                       "read", f->id, i + 1);
-  }
   double w = 0, h = 0;
   poppler_page_get_size(pg, &w, &h);
   cairo_rectangle_t ext = {0, 0, w, h};
@@ -366,7 +360,6 @@ static int tpl_page(struct tpl *t, const struct mg_pack_form *f, int i,
     t->pw[i] = w;
     t->ph[i] = h;
   }
-  pthread_mutex_unlock(&poppler_lock);
   return rc;
 }
 
@@ -1084,7 +1077,7 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
                        size_t *len, struct mg_err *err) {
   struct job j;
   struct mg_buf out;
-  int rc;
+  int rc, locked = 0;
   memset(&j, 0, sizeof(j));
   mg_buf_init(&out);
   if (!pdf || !len)
@@ -1114,6 +1107,8 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
   if (r->signature && (rc = sig_check(r->signature, err)))
     goto out;
   j.r = r;
+  mg__render_lock();
+  locked = 1;
   j.c = cache_get();
   if (!j.c) {
     rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
@@ -1168,6 +1163,8 @@ out:
   g_clear_pointer(&j.cr, cairo_destroy);
   g_clear_pointer(&j.surf, cairo_surface_destroy); /* before `out` goes */
   g_clear_pointer(&j.sig, cairo_surface_destroy);
+  if (locked)
+    mg__render_unlock();
   mg_buf_free(&out);
   return rc;
 }
@@ -1197,18 +1194,21 @@ int mg_form_text_fits(const struct mg_form_render *r,
                           buf, sizeof(buf));
   if (!v)
     return 1; /* nothing to print */
+  mg__render_lock();
+  int rc = -ENOMEM, cut;
   struct tcache *c = cache_get();
-  if (!c)
-    return -ENOMEM;
-  c->tick++;
-  int rc = fmap_get(c, r, &m, NULL);
-  if (rc)
-    return rc;
-  int cut;
-  char *t = box_text(v, box->wrap, box->max_chars, &cut);
-  struct fitted o;
-  fit(m, box, t, box->font_size * scale, MG_FORM_MIN_PT, &o);
-  g_free(t);
-  g_object_unref(o.l);
-  return o.fits && !cut;
+  if (c) {
+    c->tick++;
+    rc = fmap_get(c, r, &m, NULL);
+  }
+  if (!rc) {
+    char *t = box_text(v, box->wrap, box->max_chars, &cut);
+    struct fitted o;
+    fit(m, box, t, box->font_size * scale, MG_FORM_MIN_PT, &o);
+    g_free(t);
+    g_object_unref(o.l);
+    rc = o.fits && !cut;
+  }
+  mg__render_unlock();
+  return rc;
 }

@@ -28,6 +28,7 @@
 #include <zint.h>
 
 #include "buf.h"
+#include "render_lock.h"
 
 #define MM (72.0 / 25.4)
 #define PAGE_W (210.0 * MM)
@@ -89,8 +90,10 @@ static void face_free(struct face *f) {
 /* Thread exit: a uv worker's font maps go with it. */
 static void faces_free(void *p) {
   struct faces *c = p;
+  mg__render_lock();
   for (size_t i = 0; i < c->n; i++)
     face_free(&c->f[i]);
+  mg__render_unlock();
   free(c);
 }
 
@@ -700,7 +703,7 @@ int mg_slip_render(const struct mg_slip *s, unsigned char **pdf, size_t *len,
   struct mg_buf out;
   struct face *face = NULL;
   cairo_surface_t *surf = NULL;
-  int rc;
+  int rc, locked = 0;
   memset(&r, 0, sizeof(r));
   mg_buf_init(&out);
   if (!pdf || !len)
@@ -711,7 +714,11 @@ int mg_slip_render(const struct mg_slip *s, unsigned char **pdf, size_t *len,
     goto out;
   r.s = s;
   snprintf(r.num, sizeof(r.num), "%.4s-%.4s", s->number, s->number + 4);
-  if ((rc = codes(&r, err)) || (rc = face_get(s->font_file, &face, err)))
+  if ((rc = codes(&r, err)))
+    goto out;
+  mg__render_lock();
+  locked = 1;
+  if ((rc = face_get(s->font_file, &face, err)))
     goto out;
   surf = cairo_pdf_surface_create_for_stream(pdf_write, &out, PAGE_W, PAGE_H);
   r.cr = cairo_create(surf);
@@ -771,6 +778,8 @@ out:
   g_clear_object(&r.pc);
   g_clear_pointer(&r.cr, cairo_destroy);
   g_clear_pointer(&surf, cairo_surface_destroy); /* before `out` goes */
+  if (locked)
+    mg__render_unlock();
   g_clear_pointer(&r.bar, ZBarcode_Delete);
   g_clear_pointer(&r.qr, QRcode_free);
   mg_buf_free(&out);
