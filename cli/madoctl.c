@@ -28,6 +28,8 @@ struct opts {
   const char *printer; /* print test --printer NAME */
   const char *name, *role, *valid_from, *valid_until; /* user add */
   int password_stdin;
+  const char *reader;  /* card read --reader NAME */
+  int pin_stdin, card_number_stdin;
   const char *limit, *object; /* audit log */
   int json;
 };
@@ -64,6 +66,7 @@ static int cmd_tablet_list(const struct opts *o, char **argv);
 static int cmd_tablet_del(const struct opts *o, char **argv);
 static int cmd_address_import(const struct opts *o, char **argv);
 static int cmd_address_lookup(const struct opts *o, char **argv);
+static int cmd_card_read(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -114,6 +117,10 @@ static const struct command commands[] = {
     {"address lookup", "POSTAL_CODE",
      "the addresses of a postal code, with the pack's district", 1,
      cmd_address_lookup},
+    {"card read", "[--reader NAME] --pin-stdin | --card-number-stdin",
+     "read the ID card on a reader (a technician's test): the PIN, or a "
+     "residence card's number, is read from stdin; a wrong PIN is never "
+     "retried and the 個人番号 shows as its last 4 digits", 0, cmd_card_read},
     {"visits purge", "",
      "close cases past close of business and purge those past retention now",
      0, cmd_visits_purge},
@@ -586,6 +593,77 @@ static int cmd_user_unlock(const struct opts *o, char **argv) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* ID cards                                                                */
+
+static void human_card(const struct mg_json *r) {
+  static const char *const rows[][2] = {
+      {"type", "type"},         {"name", "name"},
+      {"kana", "kana"},         {"address", "address"},
+      {"birth_date", "birth date"}, {"sex", "sex"},
+      {"card_kind", "card kind"}, {"expiry", "expiry"}};
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+    if (mg_json_get_str(r, rows[i][0]))
+      printf("%-12s %s\n", rows[i][1], mg_json_get_str(r, rows[i][0]));
+  if (mg_json_get_str(r, "my_number_last4"))
+    printf("%-12s ********%s (check digit %s)\n", "my number",
+           mg_json_get_str(r, "my_number_last4"),
+           mg_json_get_bool(r, "my_number_valid") == 1 ? "valid" : "INVALID");
+  if (int_or(r, "gaiji") > 0)
+    printf("%-12s %lld character(s) not in JIS X 0208: staff confirm them\n",
+           "gaiji", int_or(r, "gaiji"));
+  if (mg_json_get(r, "tries_left") && int_or(r, "tries_left") >= 0)
+    printf("%-12s %lld\n", "tries left", int_or(r, "tries_left"));
+  printf("%-12s %lld APDUs, %lld ms\n", "read", int_or(r, "apdus"),
+         int_or(r, "ms"));
+}
+
+/* The PIN (4 digits) or a residence card's number (12 characters): one
+ * line on stdin, never argv.  0, or 2 with a message. */
+static int read_secret(const char *what, char buf[64]) {
+  size_t n = fread(buf, 1, 63, stdin);
+  buf[n] = '\0';
+  buf[strcspn(buf, "\r\n")] = '\0';
+  if (!*buf) {
+    fprintf(stderr, "madoctl: card read: no %s on stdin\n", what);
+    return 2;
+  }
+  return 0;
+}
+
+static int cmd_card_read(const struct opts *o, char **argv) {
+  char secret[64];
+  int rc;
+  (void)argv;
+  if (o->pin_stdin == o->card_number_stdin) {
+    fprintf(stderr, "madoctl: card read needs --pin-stdin (My Number card, "
+                    "licence) or --card-number-stdin (residence card); a PIN "
+                    "is never taken from the command line\n");
+    return 2;
+  }
+  if ((rc = read_secret(o->pin_stdin ? "PIN" : "card number", secret)))
+    goto out;
+  {
+    /* a licence with no PIN set reads with the PIN "****" */
+    const char *pin = o->pin_stdin && strcmp(secret, "****") ? secret : "";
+    const char *args[3] = {o->reader ? o->reader : "", pin,
+                           o->card_number_stdin ? secret : ""};
+    struct mg_json *doc = NULL;
+    const struct mg_json *r = NULL;
+    rc = call_args(o, "card-read", args, 3, &doc, &r);
+    if (!rc) {
+      if (o->json)
+        emit_json(r);
+      else
+        human_card(r);
+    }
+    mg_json_free(doc);
+  }
+out:
+  OPENSSL_cleanse(secret, sizeof(secret));
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Audit log                                                               */
 
 #define AUDIT_DEFAULT_LIMIT "50"
@@ -866,6 +944,16 @@ int main(int argc, char **argv) {
         o.object = argv[i];
     } else if (strcmp(argv[i], "--password-stdin") == 0) {
       o.password_stdin = 1;
+    } else if (strcmp(argv[i], "--pin-stdin") == 0) {
+      o.pin_stdin = 1;
+    } else if (strcmp(argv[i], "--card-number-stdin") == 0) {
+      o.card_number_stdin = 1;
+    } else if (strcmp(argv[i], "--reader") == 0) {
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: --reader needs a value\n");
+        return 2;
+      }
+      o.reader = argv[i];
     } else if (strncmp(argv[i], "--socket=", 9) == 0) {
       o.socket = argv[i] + 9;
     } else if (argv[i][0] == '-' && argv[i][1]) {

@@ -180,6 +180,7 @@ static const struct {
     {"reader", MG_PLUGIN_KIND_CARD_READER}, {"printer", MG_PLUGIN_KIND_PRINTER},
     {"pad", MG_PLUGIN_KIND_SIGNATURE_PAD},  {"camera", MG_PLUGIN_KIND_CAMERA},
     {"exporter", MG_PLUGIN_KIND_EXPORTER},  {"ocr", MG_PLUGIN_KIND_OCR},
+    {"scanner", MG_PLUGIN_KIND_SCANNER},
 };
 
 /* ---------------------------------------------------------------------- */
@@ -619,7 +620,7 @@ int mg_config_parse(const char *text, size_t len, const char *name,
       if (!mg_config_device_kind(s->type)) {
         rc = mg_err_set(err, -EINVAL,
                         "%s:%d: unknown section type `%s` (devices are reader, "
-                        "printer, pad, camera, exporter, ocr)",
+                        "printer, pad, camera, exporter, ocr, scanner)",
                         name, s->line, s->type);
         goto out;
       }

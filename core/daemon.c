@@ -457,6 +457,10 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
       return mg_err_set(err, rc, "cannot send the command: %s", strerror(-rc));
     return MG_CTL_LATER;
   }
+  if (strcmp(cmd, "card-read") == 0) {
+    int rc = mg__device_ctl_card_read(d, call, args, err);
+    return rc ? rc : MG_CTL_LATER;
+  }
   if (strcmp(cmd, "pack-pull") == 0 || strcmp(cmd, "pack-rollback") == 0) {
     int pull = strcmp(cmd, "pack-pull") == 0;
     int rc = pull ? mg_pack_service_pull(d->packs, on_pack_done, call)
@@ -727,7 +731,7 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     goto out;
   }
   if (mg__api_register(d) || mg__visit_api_register(d) ||
-      mg__address_api_register(d))
+      mg__address_api_register(d) || mg__device_api_register(d))
     goto out;
   address_open(d);
   if (mg_pack_service_start(&d->loop, cfg, on_box_event, d, &d->packs, &err)) {

@@ -69,6 +69,11 @@ int mg__visit_api_register(struct mg_daemon *d);
 int mg__address_api_register(struct mg_daemon *d);
 int mg__address_postal_json(struct mg_daemon *d, const char *code,
                             struct mg_jw *w, struct mg_err *err);
+/* device_api.c: the card reader's routes, and madoctl card read (0: the
+ * answer follows through mg_ctl_finish). */
+int mg__device_api_register(struct mg_daemon *d);
+int mg__device_ctl_card_read(struct mg_daemon *d, struct mg_ctl_call *call,
+                             const struct mg_json *args, struct mg_err *err);
 /* form_api.c: start exporting pending linkage files (after the plugins). */
 void mg__form_api_start(struct mg_daemon *d);
 /* Control commands (daemon.c), for tests. */

@@ -136,8 +136,8 @@ static const char *status_name(int st) {
 const char *mg_plugin_kind_name(int kind) {
   static const char *const names[] = {
       NULL,     "card-reader", "printer", "signature-pad",
-      "camera", "exporter",    "ocr"};
-  if (kind < MG_PLUGIN_KIND_CARD_READER || kind > MG_PLUGIN_KIND_OCR)
+      "camera", "exporter",    "ocr",     "scanner"};
+  if (kind < MG_PLUGIN_KIND_CARD_READER || kind > MG_PLUGIN_KIND_SCANNER)
     return "unknown";
   return names[kind];
 }
@@ -232,10 +232,10 @@ static int check_desc(const char *path, const struct mg_plugin *d,
                       "%s: the plugin's name \"%s\" must equal the file name "
                       "without .so (\"%.*s\")",
                       path, d->name, (int)stem, base);
-  if (d->kind < MG_PLUGIN_KIND_CARD_READER || d->kind > MG_PLUGIN_KIND_OCR)
+  if (d->kind < MG_PLUGIN_KIND_CARD_READER || d->kind > MG_PLUGIN_KIND_SCANNER)
     return mg_err_set(err, -EINVAL,
-                      "%s: unknown plugin kind %d (known: 1 card-reader to 6 "
-                      "ocr)",
+                      "%s: unknown plugin kind %d (known: 1 card-reader to 7 "
+                      "scanner)",
                       path, d->kind);
   const char *missing = !d->init      ? "init"
                         : !d->start   ? "start"
@@ -1066,6 +1066,16 @@ const char *mg_plugin_host_device_for(const struct mg_plugin_host *h,
         return inst->id;
   }
   return any;
+}
+
+const char *mg_plugin_host_device_only(const struct mg_plugin_host *h,
+                                       const char *type, size_t *count) {
+  const char *one = NULL;
+  *count = 0;
+  for (size_t i = 0; h && i < h->n_insts; i++)
+    if (strcmp(h->insts[i]->type, type) == 0 && !(*count)++)
+      one = h->insts[i]->id;
+  return *count == 1 ? one : NULL;
 }
 
 void mg_plugin_host_devices_json(const struct mg_plugin_host *h,

@@ -80,5 +80,9 @@ const char *mg_plugin_kind_name(int kind); /* "card-reader", ... */
  * one bound to no counter (serving all); NULL when none.  Borrowed id. */
 const char *mg_plugin_host_device_for(const struct mg_plugin_host *h,
                                       const char *type, const char *counter);
+/* The only device of section type `type` (madoctl's default); NULL when
+ * there is none or several (*count says how many). */
+const char *mg_plugin_host_device_only(const struct mg_plugin_host *h,
+                                       const char *type, size_t *count);
 
 #endif

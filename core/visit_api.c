@@ -727,7 +727,8 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   if (mg__who_require(d, t, 1, &w))
     return;
   mg_err_set(&e, -ENOENT, "no such API path");
-  if (n <= 4 && mg__form_api(d, t, req, &w, seg, n) == 0)
+  if (n <= 4 && (mg__form_api(d, t, req, &w, seg, n) == 0 ||
+                 mg__device_api(d, t, req, &w, seg, n) == 0))
     goto out;
   if (n == 3 && strcmp(seg[1], "answers") == 0 && strcmp(m, "PUT") == 0) {
     static const char *const keys[] = {"answer", NULL};

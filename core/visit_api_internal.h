@@ -56,6 +56,11 @@ void mg__api_pdf_done(struct mg_daemon *d, struct mg_http_txn *t,
 
 /* form_api.c: /api/v1/visits/{id}/forms..., /signature, /bundle.pdf.
  * Returns 0 when it answered, -ENOENT when the path is not its own. */
+/* device_api.c: /api/v1/visits/{id}/card (0 when answered, else
+ * -ENOENT: not its path). */
+int mg__device_api(struct mg_daemon *d, struct mg_http_txn *t,
+                   const struct mg_http_req *req, const struct mg__who *w,
+                   char seg[4][80], size_t n);
 int mg__form_api(struct mg_daemon *d, struct mg_http_txn *t,
                  const struct mg_http_req *req, const struct mg__who *w,
                  char seg[4][80], size_t n);

@@ -12,6 +12,8 @@ cleanup() {
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -KILL "$DAEMON_PID" 2>/dev/null
   fi
+  # a private pcscd and card emulator (pcscd-env.sh) end with the test
+  [ -n "${PCSCD_DIR:-}" ] && pcscd_stop "$PCSCD_DIR"
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -130,6 +132,12 @@ stop_ipp_printer() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# ID cards (I7): pcscd_start DIR [PORT], pcscd_stop, card_insert FILE
+# [--drop-after N], card_remove — a private pcscd with vpcd and our card
+# emulator (tests/cardemu/pcscd-env.sh); pcscd_start returns 77 (skip)
+# where it cannot run.
+source "${MG_SRC:?run through ctest}/tests/cardemu/pcscd-env.sh"
 
 start_ipp_printer() {
   if [ -z "$BUS_PID" ]; then

@@ -2,7 +2,8 @@
  * fake_host.h — a struct mg_host for testing a plugin without the daemon
  * and without a loop (docs/plugins.md, "The fake host pattern"): services
  * record what they get; queued work runs inline or waits for fk_run();
- * timers wait for fk_fire().  Used by test_cups and test_csvexport.
+ * timers wait for fk_fire(); fd watches run when fk_poll() finds them
+ * ready.  Used by test_cups, test_csvexport and test_pcsc.
  * Header-only: every function is static inline, so a test that does not
  * use one does not warn.
  */
@@ -11,6 +12,7 @@
 
 #include <madoguchi/plugin.h>
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,13 @@ struct fk_work {
   void *ud;
 };
 
+struct fk_watch {
+  int fd, events;
+  void (*cb)(void *ud, int fd, int revents);
+  void *ud;
+  int active; /* watched and not unwatched */
+};
+
 static struct {
   int deferred; /* 1: queue_work only records; fk_run() runs it */
   int refuse;   /* 1: queue_work and timer_start answer -ESHUTDOWN */
@@ -46,6 +55,8 @@ static struct {
   struct fk_timer timers[FK_MAX];
   int n_work;
   struct fk_work work[FK_MAX];
+  int n_watches;
+  struct fk_watch watches[FK_MAX];
 } fk;
 
 static inline void fk_reset(void) {
@@ -154,6 +165,64 @@ static inline int fk_armed(void) {
   return n;
 }
 
+static inline int fk_fd_watch(struct mg_instance *inst, int fd, int events,
+                              void (*cb)(void *ud, int fd, int revents),
+                              void *ud, struct mg_watch **out) {
+  (void)inst;
+  if (fk.refuse)
+    return -108;
+  if (fk.n_watches >= FK_MAX)
+    abort();
+  struct fk_watch *w = &fk.watches[fk.n_watches++];
+  w->fd = fd;
+  w->events = events;
+  w->cb = cb;
+  w->ud = ud;
+  w->active = 1;
+  *out = (struct mg_watch *)w;
+  return 0;
+}
+
+static inline void fk_fd_unwatch(struct mg_watch *w) {
+  if (w)
+    ((struct fk_watch *)w)->active = 0;
+}
+
+static inline int fk_watching(void) {
+  int n = 0;
+  for (int i = 0; i < fk.n_watches; i++)
+    n += fk.watches[i].active;
+  return n;
+}
+
+/* Wait up to timeout_ms for the watched fds and run the callbacks of
+ * those ready (the loop's part of fd_watch); the number run. */
+static inline int fk_poll(int timeout_ms) {
+  struct pollfd p[FK_MAX];
+  int idx[FK_MAX], n = 0, ran = 0;
+  for (int i = 0; i < fk.n_watches; i++) {
+    if (!fk.watches[i].active)
+      continue;
+    p[n].fd = fk.watches[i].fd;
+    p[n].events = (short)((fk.watches[i].events & MG_WATCH_READ ? POLLIN : 0) |
+                          (fk.watches[i].events & MG_WATCH_WRITE ? POLLOUT : 0));
+    p[n].revents = 0;
+    idx[n++] = i;
+  }
+  if (poll(p, (nfds_t)n, timeout_ms) <= 0)
+    return 0;
+  for (int k = 0; k < n; k++) {
+    struct fk_watch *w = &fk.watches[idx[k]];
+    int ev = (p[k].revents & (POLLIN | POLLHUP | POLLERR) ? MG_WATCH_READ : 0) |
+             (p[k].revents & (POLLOUT | POLLERR) ? MG_WATCH_WRITE : 0);
+    if (ev && w->active) {
+      w->cb(w->ud, w->fd, ev & w->events);
+      ran++;
+    }
+  }
+  return ran;
+}
+
 static inline int fk_emit(struct mg_instance *inst, const char *topic,
                           const char *json) {
   char buf[2048];
@@ -202,6 +271,8 @@ static const struct mg_host fk_host = {
     .abi_minor = MG_PLUGIN_ABI_MINOR,
     .size = sizeof(struct mg_host),
     .log = fk_log,
+    .fd_watch = fk_fd_watch,
+    .fd_unwatch = fk_fd_unwatch,
     .timer_start = fk_timer_start,
     .timer_stop = fk_timer_stop,
     .queue_work = fk_queue,

@@ -116,6 +116,25 @@ static void test_full_file(void **state) {
   mg_config_free(cfg);
 }
 
+/* G5: slip scanners are devices of their own kind. */
+static void test_scanner_section(void **state) {
+  (void)state;
+  struct mg_config *cfg = parse_ok("[scanner \"shimin-1-scan\"]\n"
+                                   "plugin = scanner\n"
+                                   "counter = shimin-1\n"
+                                   "device = /dev/input/event5\n");
+  assert_int_equal(cfg->n_devices, 1);
+  assert_string_equal(cfg->devices[0].type, "scanner");
+  assert_string_equal(cfg->devices[0].counters.items[0], "shimin-1");
+  assert_string_equal(cfg->devices[0].kv[0].key, "device");
+  assert_int_equal(mg_config_device_kind("scanner"), MG_PLUGIN_KIND_SCANNER);
+  assert_int_equal(mg_config_device_kind("scanners"), 0);
+  mg_config_free(cfg);
+  parse_bad("[scaner \"x\"]\n",
+            "t.conf:1: unknown section type `scaner` (devices are reader, "
+            "printer, pad, camera, exporter, ocr, scanner)");
+}
+
 static void test_listen_split(void **state) {
   (void)state;
   char host[64];
@@ -322,6 +341,7 @@ int main(void) {
       cmocka_unit_test(test_listen_split), cmocka_unit_test(test_bad_syntax),
       cmocka_unit_test(test_bad_values),  cmocka_unit_test(test_load_file),
       cmocka_unit_test(test_table_apply), cmocka_unit_test(test_doc),
+      cmocka_unit_test(test_scanner_section),
   };
   mg_log_set_level(MG_LOG_ERR);
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,7 +37,9 @@ extern "C" {
 #endif
 
 #define MG_PLUGIN_ABI_MAJOR 1
-#define MG_PLUGIN_ABI_MINOR 0
+/* 1: MG_PLUGIN_KIND_SCANNER (slip scanners, G5).  A 1.0 host refuses a
+ * scanner plugin by its kind; nothing else changed. */
+#define MG_PLUGIN_ABI_MINOR 1
 #define MG_PLUGIN_ENTRY_SYMBOL "mg_plugin_entry_v1"
 #define MG_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -56,7 +58,8 @@ enum mg_plugin_kind {
   MG_PLUGIN_KIND_SIGNATURE_PAD = 3, /* [pad "id"]    */
   MG_PLUGIN_KIND_CAMERA = 4,      /* [camera "id"]   */
   MG_PLUGIN_KIND_EXPORTER = 5,    /* [exporter "id"] */
-  MG_PLUGIN_KIND_OCR = 6          /* [ocr "id"]      */
+  MG_PLUGIN_KIND_OCR = 6,         /* [ocr "id"]      */
+  MG_PLUGIN_KIND_SCANNER = 7      /* [scanner "id"]  slip scanners (G5) */
 };
 
 /* Log levels are syslog priorities, as journald keeps them. */
