@@ -265,8 +265,8 @@ void mg__form_api_start(struct mg_daemon *d) {
 /* Routing                                                                */
 
 /* PUT .../forms/{sheet}/{field}: {"value": "..."} or, for a split name,
- * {"family", "given"}; "row" for a grouped field; "source": "card" when a
- * card reader filled it. */
+ * {"family", "given"}; "row" for a grouped field; "source" may only be
+ * "typed" (the default). */
 static int put_field(struct mg_daemon *d, const struct mg__who *w,
                      const char *id, const char *inst, const char *field,
                      const struct mg_json *doc, struct mg_err *e) {
@@ -286,8 +286,11 @@ static int put_field(struct mg_daemon *d, const struct mg__who *w,
     return mg_err_set(e, -EINVAL, "row: an integer");
   if (!*src)
     src = "typed";
-  if (strcmp(src, "typed") && strcmp(src, "card"))
-    return mg_err_set(e, -EINVAL, "source: \"typed\" or \"card\"");
+  /* "card" is the reader's word (POST …/card, device_api.c): a client
+   * cannot claim it */
+  if (strcmp(src, "typed"))
+    return mg_err_set(e, -EINVAL, "source: only \"typed\"; values read "
+                      "from an ID card come through POST …/card");
   int has_v = mg_json_get(doc, "value") != NULL,
       has_split = mg_json_get(doc, "family") || mg_json_get(doc, "given");
   if (has_v == has_split)

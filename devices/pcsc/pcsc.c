@@ -90,6 +90,7 @@ struct op {
   int pin_set;
   int present;       /* status: a card answered */
   struct card_result res; /* read: what the card gave (wiped and freed) */
+  int64_t ms;        /* the card work's wall time */
   struct mgp_sb out; /* read: the result object (card contents: wiped) */
 };
 
@@ -132,7 +133,6 @@ struct pr {
   struct op *queued;   /* a command waiting behind the insert identify */
   int need_identify;   /* a card came while an operation ran */
   int stopped;
-  unsigned long reads, failed;
   /* the workers' context: one operation at a time uses it */
   SCARDCONTEXT op_ctx;
   int op_valid;
@@ -716,8 +716,9 @@ static void op_work(void *ud) {
   SCardDisconnect(x.h, op->kind == OP_READ ? SCARD_RESET_CARD
                                            : SCARD_LEAVE_CARD);
   /* "ms": the whole card work, connect to disconnect */
+  op->ms = mono_ms() - t0;
   if (op->kind == OP_READ && !op->code)
-    w_result(op, &op->res, io.apdus, mono_ms() - t0);
+    w_result(op, &op->res, io.apdus, op->ms);
 out:
   card_result_free(&op->res);
   explicit_bzero(op->secret, sizeof(op->secret));
@@ -738,14 +739,12 @@ static void op_free(struct op *op) {
   free(op);
 }
 
-static const char *type_json(int type) { return card_type_name(type); }
-
 static void emit_inserted(struct pr *pr, const char *why) {
   struct mgp_sb b = {0};
   mgp_sb_puts(&b, "{\"reader\":");
   mgp_sb_jstr(&b, pr->h->instance_id(pr->inst));
   mgp_sb_puts(&b, ",\"type\":");
-  mgp_sb_jstr(&b, type_json(pr->type));
+  mgp_sb_jstr(&b, card_type_name(pr->type));
   jtries(&b, pr->tries);
   mgp_sb_printf(&b, ",\"pin_set\":%s", pr->pin_set ? "true" : "false");
   if (why) {
@@ -791,7 +790,7 @@ static void status_answer(struct pr *pr, uint64_t req_id, int present,
   struct mgp_sb b = {0};
   mgp_sb_printf(&b, "{\"present\":%s,\"type\":", present ? "true" : "false");
   if (present)
-    mgp_sb_jstr(&b, type_json(type));
+    mgp_sb_jstr(&b, card_type_name(type));
   else
     mgp_sb_puts(&b, "null");
   jtries(&b, present ? tries : -1);
@@ -851,13 +850,13 @@ static void start_next(struct pr *pr) {
     identify_card(pr);
 }
 
-static void log_read(struct pr *pr, struct op *op, int64_t ms) {
+static void log_read(struct pr *pr, const struct op *op) {
   if (op->code)
     pr->h->log(pr->inst, MG_PLUGIN_LOG_NOTICE, "%s read failed: %s (%s)",
                card_type_name(op->type), op->code, op->msg);
   else
     pr->h->log(pr->inst, MG_PLUGIN_LOG_INFO, "%s read (%lld ms)",
-               card_type_name(op->type), (long long)ms);
+               card_type_name(op->type), (long long)op->ms);
 }
 
 static void op_done(void *ud, int status) {
@@ -911,16 +910,14 @@ static void op_done(void *ud, int status) {
                     op->pin_set);
     break;
   case OP_READ:
-    log_read(pr, op, 0);
+    log_read(pr, op);
     if (op->code) {
-      pr->failed++;
       answer_error(pr, op->req_id, op->code, op->msg,
                    !strcmp(op->code, "wrong_pin") ||
                            !strcmp(op->code, "blocked")
                        ? op->tries
                        : -1);
     } else {
-      pr->reads++;
       pr->h->complete(pr->inst, op->req_id, MG_PLUGIN_OK, op->out.p);
     }
     break;

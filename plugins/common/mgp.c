@@ -165,6 +165,8 @@ int mgp_jr_string(struct mgp_jr *r, char **out) {
   }
   return 0;
 bad:
+  if (d) /* it may have held a PIN (devices/pcsc) */
+    explicit_bzero(d, o);
   free(d);
   return -1;
 }

@@ -15,8 +15,10 @@
 #   pcscd_stop              stop it (and the card).
 #   card_insert FILE [--drop-after N] [--count-file F]
 #                           start cardemu with card FILE and wait until
-#                           pcscd has powered it.
-#   card_remove             stop cardemu (SIGTERM: the card is pulled).
+#                           pcscd has powered it and reports it present.
+#   card_remove             stop cardemu (SIGTERM: the card is pulled) and
+#                           wait until pcscd reports the reader empty.
+# Details: tests/cardemu/README.md.
 #
 # Why a mount namespace: Debian's pcscd puts its socket in /run/pcscd,
 # compiled in (it ignores PCSCLITE_CSOCK_NAME on the server side), so each
