@@ -30,22 +30,16 @@
  */
 #include <madoguchi/plugin.h>
 
+#include "li_dev.h"
 #include "mgp.h"
 #include "pad_adapter.h"
 
 #include <libinput.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define RETRY_MS 2000 /* how often an unplugged pad is looked for */
 
 struct lp {
   /* config, stored by the host */
@@ -53,102 +47,24 @@ struct lp {
   /* runtime */
   const struct mg_host *h;
   struct mg_instance *inst;
-  struct libinput *li;
-  struct mg_watch *watch;
-  struct mg_timer *retry;
-  int present;  /* the device is open */
-  int open_err; /* errno of the last failed open_restricted, 0 none */
+  struct li_dev dev; /* the device through libinput (li_dev.h) */
   int full_logged;
   struct pad pad;
   uint64_t strokes_seen;
 };
 
 /* ---------------------------------------------------------------------- */
-/* libinput's side                                                         */
+/* The device (li_dev.c calls these)                                       */
 
-static int open_restricted(const char *path, int flags, void *ud) {
+/* A pen tablet with a size is taken; its size is the pad's. */
+static int pad_added(void *ud, struct libinput_device *dev, int loud) {
   struct lp *lp = ud;
-  int fd = open(path, flags | O_CLOEXEC);
-  if (fd < 0) {
-    lp->open_err = errno;
-    return -lp->open_err;
-  }
-  return fd;
-}
-
-static void close_restricted(int fd, void *ud) {
-  (void)ud;
-  close(fd);
-}
-
-static const struct libinput_interface iface = {
-    .open_restricted = open_restricted,
-    .close_restricted = close_restricted,
-};
-
-/* libinput's own messages (errors only, its default) go to our log; they
- * name devices, never positions. */
-static void li_log(struct libinput *li, enum libinput_log_priority prio,
-                   const char *fmt, va_list ap) {
-  struct lp *lp = libinput_get_user_data(li);
-  char msg[400];
-  size_t n;
-  (void)prio;
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  n = strlen(msg);
-  while (n > 0 && msg[n - 1] == '\n')
-    msg[--n] = '\0';
-  lp->h->log(lp->inst, MG_PLUGIN_LOG_WARNING, "libinput: %s", msg);
-}
-
-/* Add the device to the context and take its size.  0, or -1 with the
- * reason logged as an error when `loud` (at start; the retries of an
- * unplugged pad stay quiet). */
-static int device_open(struct lp *lp, int loud) {
-  struct libinput_device *dev;
-  struct stat st;
   double w = 0, h = 0;
-  int lvl = MG_PLUGIN_LOG_ERR;
-
-  /* libinput says only "failed" for a missing path: look first. */
-  if (stat(lp->device, &st) != 0) {
-    if (loud)
-      lp->h->log(lp->inst, lvl,
-                 "device %s: %s (is the pad plugged in? a "
-                 "/dev/input/by-id/…-event-stylus path stays the same across "
-                 "replugs)",
-                 lp->device, strerror(errno));
-    return -1;
-  }
-  if (!S_ISCHR(st.st_mode)) {
-    if (loud)
-      lp->h->log(lp->inst, lvl,
-                 "device %s is not a character device (an input event device "
-                 "such as /dev/input/event5 is needed)",
-                 lp->device);
-    return -1;
-  }
-  lp->open_err = 0;
-  if (!(dev = libinput_path_add_device(lp->li, lp->device))) {
-    if (!loud)
-      return -1;
-    if (lp->open_err)
-      lp->h->log(lp->inst, lvl,
-                 "device %s: cannot open it: %s (the daemon reads input "
-                 "devices through the group `input`)",
-                 lp->device, strerror(lp->open_err));
-    else
-      lp->h->log(lp->inst, lvl,
-                 "device %s: libinput does not take it (not an input device "
-                 "that udev has tagged; is systemd-udevd running?)",
-                 lp->device);
-    return -1;
-  }
   if (!libinput_device_has_capability(dev, LIBINPUT_DEVICE_CAP_TABLET_TOOL) ||
       libinput_device_get_size(dev, &w, &h) != 0 || !(w > 0 && h > 0)) {
     libinput_path_remove_device(dev);
     if (loud)
-      lp->h->log(lp->inst, lvl,
+      lp->h->log(lp->inst, MG_PLUGIN_LOG_ERR,
                  "device %s is not a pen tablet (no tablet-tool capability "
                  "with a size; a pen pad's stylus node is named "
                  "…-event-stylus or …-Pen)",
@@ -164,7 +80,6 @@ static int device_open(struct lp *lp, int loud) {
     lp->pad.width = w;
     lp->pad.height = h;
   }
-  lp->present = 1;
   return 0;
 }
 
@@ -240,59 +155,36 @@ static void on_tool(struct lp *lp, struct libinput_event *ev,
   on_pad_event(lp, &e);
 }
 
-static void retry_cb(void *ud);
-
-static void drain(struct lp *lp) {
-  struct libinput_event *ev;
-  struct pad_event out = {.type = PAD_PROX_OUT, .pressure = -1};
-  while ((ev = libinput_get_event(lp->li))) {
-    enum libinput_event_type type = libinput_event_get_type(ev);
-    switch (type) {
-    case LIBINPUT_EVENT_TABLET_TOOL_PROXIMITY:
-    case LIBINPUT_EVENT_TABLET_TOOL_TIP:
-    case LIBINPUT_EVENT_TABLET_TOOL_AXIS:
-      on_tool(lp, ev, type);
-      break;
-    case LIBINPUT_EVENT_DEVICE_REMOVED:
-      /* unplugged (libinput read ENODEV); the only device of this context.
-       * A stroke being drawn ends there. */
-      lp->present = 0;
-      out.t_ms = lp->pad.last_t;
-      on_pad_event(lp, &out);
-      lp->h->log(lp->inst, MG_PLUGIN_LOG_WARNING,
-                 "device %s went away; looking for it every %d s", lp->device,
-                 RETRY_MS / 1000);
-      if (!lp->retry && lp->h->timer_start(lp->inst, RETRY_MS, RETRY_MS,
-                                           retry_cb, lp, &lp->retry) != 0)
-        lp->retry = NULL; /* the daemon is stopping */
-      break;
-    default:
-      break;
-    }
-    libinput_event_destroy(ev);
+static void pad_event(void *ud, struct libinput_event *ev) {
+  struct lp *lp = ud;
+  enum libinput_event_type type = libinput_event_get_type(ev);
+  switch (type) {
+  case LIBINPUT_EVENT_TABLET_TOOL_PROXIMITY:
+  case LIBINPUT_EVENT_TABLET_TOOL_TIP:
+  case LIBINPUT_EVENT_TABLET_TOOL_AXIS:
+    on_tool(lp, ev, type);
+    break;
+  default:
+    break;
   }
 }
 
-static void on_readable(void *ud, int fd, int revents) {
+/* Unplugged: a stroke being drawn ends there. */
+static void pad_removed(void *ud) {
   struct lp *lp = ud;
-  int rc;
-  (void)fd;
-  (void)revents;
-  if ((rc = libinput_dispatch(lp->li)) != 0)
-    lp->h->log(lp->inst, MG_PLUGIN_LOG_WARNING, "libinput_dispatch: %s",
-               strerror(-rc));
-  drain(lp);
+  struct pad_event out = {.type = PAD_PROX_OUT, .pressure = -1};
+  out.t_ms = lp->pad.last_t;
+  on_pad_event(lp, &out);
 }
 
-static void retry_cb(void *ud) {
-  struct lp *lp = ud;
-  if (lp->present || device_open(lp, 0) != 0)
-    return;
-  lp->h->timer_stop(lp->retry);
-  lp->retry = NULL;
-  lp->h->log(lp->inst, MG_PLUGIN_LOG_NOTICE, "device %s is back", lp->device);
-  drain(lp);
-}
+static const struct li_dev_ops pad_ops = {
+    .noun = "pad",
+    .by_id = "event-stylus",
+    .example = "/dev/input/event5",
+    .added = pad_added,
+    .event = pad_event,
+    .removed = pad_removed,
+};
 
 /* ---------------------------------------------------------------------- */
 /* Commands and lifecycle                                                  */
@@ -350,49 +242,25 @@ static int lp_init(void *ctx, const struct mg_host *host,
     return MG_PLUGIN_FATAL;
   lp->h = host;
   lp->inst = inst;
+  li_dev_init(&lp->dev, host, inst, lp->device, 0, &pad_ops, lp);
   pad_init(&lp->pad, 0, 0); /* the size comes with the device */
   return MG_PLUGIN_OK;
 }
 
 static int lp_start(void *ctx) {
   struct lp *lp = ctx;
-  int rc;
-  if (!(lp->li = libinput_path_create_context(&iface, lp))) {
-    lp->h->log(lp->inst, MG_PLUGIN_LOG_ERR, "cannot create a libinput context");
-    return MG_PLUGIN_FATAL;
-  }
-  libinput_log_set_handler(lp->li, li_log);
-  if (device_open(lp, 1) != 0)
+  if (li_dev_open(&lp->dev) != 0)
     return MG_PLUGIN_FATAL; /* stop() follows and frees the context */
-  if ((rc = lp->h->fd_watch(lp->inst, libinput_get_fd(lp->li), MG_WATCH_READ,
-                            on_readable, lp, &lp->watch)) != 0) {
-    lp->watch = NULL;
-    lp->h->log(lp->inst, MG_PLUGIN_LOG_ERR, "cannot watch device %s: %s",
-               lp->device, strerror(-rc));
-    return MG_PLUGIN_FATAL;
-  }
   lp->h->log(lp->inst, MG_PLUGIN_LOG_INFO,
              "reading the pen from %s (%.1f x %.1f mm)", lp->device,
              lp->pad.width, lp->pad.height);
-  drain(lp); /* DEVICE_ADDED, queued by libinput_path_add_device */
+  li_dev_drain(&lp->dev); /* DEVICE_ADDED, queued by libinput_path_add_device */
   return MG_PLUGIN_OK;
 }
 
 static void lp_stop(void *ctx) {
   struct lp *lp = ctx;
-  if (lp->watch) {
-    lp->h->fd_unwatch(lp->watch);
-    lp->watch = NULL;
-  }
-  if (lp->retry) {
-    lp->h->timer_stop(lp->retry);
-    lp->retry = NULL;
-  }
-  if (lp->li) { /* closes the device */
-    libinput_unref(lp->li);
-    lp->li = NULL;
-  }
-  lp->present = 0;
+  li_dev_close(&lp->dev); /* closes the device */
 }
 
 static void lp_fini(void *ctx) {
@@ -409,7 +277,7 @@ static int lp_describe(void *ctx, char *buf, size_t len) {
                 ",\"state\":\"%s\",\"width_mm\":%.1f,\"height_mm\":%.1f,"
                 "\"in_proximity\":%s,\"strokes\":%zu,\"samples\":%zu,"
                 "\"dropped\":%llu,\"strokes_seen\":%llu}",
-                lp->present ? "open" : "absent", lp->pad.width,
+                lp->dev.present ? "open" : "absent", lp->pad.width,
                 lp->pad.height, lp->pad.in_prox ? "true" : "false",
                 pad_strokes(&lp->pad), pad_samples(&lp->pad),
                 (unsigned long long)lp->pad.dropped,

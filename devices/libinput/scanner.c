@@ -28,24 +28,16 @@
  */
 #include <madoguchi/plugin.h>
 
+#include "li_dev.h"
 #include "mgp.h"
 #include "scan_keys.h"
 
 #include <libinput.h>
-#include <linux/input.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define RETRY_MS 2000 /* how often an unplugged scanner is looked for */
 
 struct sc {
   /* config, stored by the host */
@@ -55,12 +47,7 @@ struct sc {
   /* runtime */
   const struct mg_host *h;
   struct mg_instance *inst;
-  struct libinput *li;
-  struct mg_watch *watch;
-  struct mg_timer *retry;
-  int present;    /* the device is open and grabbed */
-  int open_err;   /* errno of the last failed open_restricted, 0 none */
-  int grab_err;   /* ... when it was the EVIOCGRAB that failed */
+  struct li_dev dev; /* the device, grabbed, through libinput (li_dev.h) */
   struct scan_keys keys;
   uint64_t scans, unknown, dropped;
 };
@@ -68,118 +55,20 @@ struct sc {
 static const char *const layouts[] = {"us", "jp"};
 
 /* ---------------------------------------------------------------------- */
-/* libinput's side                                                         */
+/* The device (li_dev.c calls these)                                       */
 
-static int open_restricted(const char *path, int flags, void *ud) {
+/* A keyboard is taken; the keys half-typed before are forgotten. */
+static int sc_added(void *ud, struct libinput_device *dev, int loud) {
   struct sc *sc = ud;
-  int fd = open(path, flags | O_CLOEXEC);
-  if (fd < 0) {
-    sc->open_err = errno;
-    sc->grab_err = 0;
-    return -sc->open_err;
-  }
-  /* Grab the device: the kernel then hands its events to this fd alone.
-   * A scanner is a keyboard, and without the grab every scan would also be
-   * typed into the box's console (a getty: a login attempt with a case's
-   * token as the user name, kept in the auth log) or the desktop session's
-   * focused window.  A device already grabbed (EBUSY) is someone else's. */
-  if (ioctl(fd, EVIOCGRAB, (void *)1) != 0) {
-    sc->open_err = errno;
-    sc->grab_err = 1;
-    close(fd);
-    return -sc->open_err;
-  }
-  return fd;
-}
-
-static void close_restricted(int fd, void *ud) {
-  (void)ud;
-  (void)ioctl(fd, EVIOCGRAB, (void *)0); /* close releases it anyway */
-  close(fd);
-}
-
-static const struct libinput_interface iface = {
-    .open_restricted = open_restricted,
-    .close_restricted = close_restricted,
-};
-
-/* libinput's own messages (errors only, its default) go to our log; they
- * name devices, never keys. */
-static void li_log(struct libinput *li, enum libinput_log_priority prio,
-                   const char *fmt, va_list ap) {
-  struct sc *sc = libinput_get_user_data(li);
-  char msg[400];
-  size_t n;
-  (void)prio;
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  n = strlen(msg);
-  while (n > 0 && msg[n - 1] == '\n')
-    msg[--n] = '\0';
-  sc->h->log(sc->inst, MG_PLUGIN_LOG_WARNING, "libinput: %s", msg);
-}
-
-/* Add the device to the context.  0, or -1 with the reason logged as an
- * error when `loud` (at start; the retries of an unplugged scanner stay
- * quiet). */
-static int device_open(struct sc *sc, int loud) {
-  struct libinput_device *dev;
-  struct stat st;
-  int lvl = MG_PLUGIN_LOG_ERR;
-
-  /* libinput says only "failed" for a missing path: look first. */
-  if (stat(sc->device, &st) != 0) {
-    if (loud)
-      sc->h->log(sc->inst, lvl,
-                 "device %s: %s (is the scanner plugged in? a "
-                 "/dev/input/by-id/…-event-kbd path stays the same across "
-                 "replugs)",
-                 sc->device, strerror(errno));
-    return -1;
-  }
-  if (!S_ISCHR(st.st_mode)) {
-    if (loud)
-      sc->h->log(sc->inst, lvl,
-                 "device %s is not a character device (an input event device "
-                 "such as /dev/input/event3 is needed)",
-                 sc->device);
-    return -1;
-  }
-  sc->open_err = 0;
-  sc->grab_err = 0;
-  dev = libinput_path_add_device(sc->li, sc->device);
-  if (!dev) {
-    if (!loud)
-      return -1;
-    if (sc->grab_err && sc->open_err == EBUSY)
-      sc->h->log(sc->inst, lvl,
-                 "device %s is grabbed by another program (EVIOCGRAB: %s)",
-                 sc->device, strerror(sc->open_err));
-    else if (sc->grab_err)
-      sc->h->log(sc->inst, lvl,
-                 "device %s is not an input event device (EVIOCGRAB: %s)",
-                 sc->device, strerror(sc->open_err));
-    else if (sc->open_err)
-      sc->h->log(sc->inst, lvl,
-                 "device %s: cannot open it: %s (the daemon reads input "
-                 "devices through the group `input`)",
-                 sc->device, strerror(sc->open_err));
-    else
-      sc->h->log(sc->inst, lvl,
-                 "device %s: libinput does not take it (not an input device "
-                 "that udev has tagged; is systemd-udevd running?)",
-                 sc->device);
-    return -1;
-  }
   if (!libinput_device_has_capability(dev, LIBINPUT_DEVICE_CAP_KEYBOARD)) {
     libinput_path_remove_device(dev);
     if (loud)
-      sc->h->log(sc->inst, lvl,
+      sc->h->log(sc->inst, MG_PLUGIN_LOG_ERR,
                  "device %s is not a keyboard (a slip scanner types like one; "
                  "is it set to USB keyboard mode?)",
                  sc->device);
     return -1;
   }
-  sc->present = 1;
   scan_keys_reset(&sc->keys);
   return 0;
 }
@@ -252,53 +141,26 @@ static void on_key(struct sc *sc, struct libinput_event_keyboard *kev) {
   }
 }
 
-static void retry_cb(void *ud);
-
-static void drain(struct sc *sc) {
-  struct libinput_event *ev;
-  while ((ev = libinput_get_event(sc->li))) {
-    switch (libinput_event_get_type(ev)) {
-    case LIBINPUT_EVENT_KEYBOARD_KEY:
-      on_key(sc, libinput_event_get_keyboard_event(ev));
-      break;
-    case LIBINPUT_EVENT_DEVICE_REMOVED:
-      /* unplugged (libinput read ENODEV); the only device of this context */
-      sc->present = 0;
-      scan_keys_reset(&sc->keys);
-      sc->h->log(sc->inst, MG_PLUGIN_LOG_WARNING,
-                 "device %s went away; looking for it every %d s", sc->device,
-                 RETRY_MS / 1000);
-      if (!sc->retry && sc->h->timer_start(sc->inst, RETRY_MS, RETRY_MS,
-                                           retry_cb, sc, &sc->retry) != 0)
-        sc->retry = NULL; /* the daemon is stopping */
-      break;
-    default:
-      break;
-    }
-    libinput_event_destroy(ev);
-  }
-}
-
-static void on_readable(void *ud, int fd, int revents) {
+static void sc_event(void *ud, struct libinput_event *ev) {
   struct sc *sc = ud;
-  int rc;
-  (void)fd;
-  (void)revents;
-  if ((rc = libinput_dispatch(sc->li)) != 0)
-    sc->h->log(sc->inst, MG_PLUGIN_LOG_WARNING, "libinput_dispatch: %s",
-               strerror(-rc));
-  drain(sc);
+  if (libinput_event_get_type(ev) == LIBINPUT_EVENT_KEYBOARD_KEY)
+    on_key(sc, libinput_event_get_keyboard_event(ev));
 }
 
-static void retry_cb(void *ud) {
+/* Unplugged: a scan half-typed is lost. */
+static void sc_removed(void *ud) {
   struct sc *sc = ud;
-  if (sc->present || device_open(sc, 0) != 0)
-    return;
-  sc->h->timer_stop(sc->retry);
-  sc->retry = NULL;
-  sc->h->log(sc->inst, MG_PLUGIN_LOG_NOTICE, "device %s is back", sc->device);
-  drain(sc);
+  scan_keys_reset(&sc->keys);
 }
+
+static const struct li_dev_ops sc_ops = {
+    .noun = "scanner",
+    .by_id = "event-kbd",
+    .example = "/dev/input/event3",
+    .added = sc_added,
+    .event = sc_event,
+    .removed = sc_removed,
+};
 
 /* ---------------------------------------------------------------------- */
 /* Lifecycle                                                               */
@@ -312,30 +174,18 @@ static int sc_init(void *ctx, const struct mg_host *host,
     return MG_PLUGIN_FATAL;
   sc->h = host;
   sc->inst = inst;
+  li_dev_init(&sc->dev, host, inst, sc->device, 1, &sc_ops, sc);
   scan_keys_init(&sc->keys, sc->layout, (uint64_t)sc->gap_ms);
   return MG_PLUGIN_OK;
 }
 
 static int sc_start(void *ctx) {
   struct sc *sc = ctx;
-  int rc;
-  if (!(sc->li = libinput_path_create_context(&iface, sc))) {
-    sc->h->log(sc->inst, MG_PLUGIN_LOG_ERR, "cannot create a libinput context");
-    return MG_PLUGIN_FATAL;
-  }
-  libinput_log_set_handler(sc->li, li_log);
-  if (device_open(sc, 1) != 0)
+  if (li_dev_open(&sc->dev) != 0)
     return MG_PLUGIN_FATAL; /* stop() follows and frees the context */
-  if ((rc = sc->h->fd_watch(sc->inst, libinput_get_fd(sc->li), MG_WATCH_READ,
-                            on_readable, sc, &sc->watch)) != 0) {
-    sc->watch = NULL;
-    sc->h->log(sc->inst, MG_PLUGIN_LOG_ERR, "cannot watch device %s: %s",
-               sc->device, strerror(-rc));
-    return MG_PLUGIN_FATAL;
-  }
   sc->h->log(sc->inst, MG_PLUGIN_LOG_INFO, "reading slips from %s (%s layout)",
              sc->device, layouts[sc->layout]);
-  drain(sc); /* DEVICE_ADDED, queued by libinput_path_add_device */
+  li_dev_drain(&sc->dev); /* DEVICE_ADDED, queued by libinput_path_add_device */
   return MG_PLUGIN_OK;
 }
 
@@ -352,19 +202,7 @@ static int sc_command(void *ctx, uint64_t req_id, const char *op,
 
 static void sc_stop(void *ctx) {
   struct sc *sc = ctx;
-  if (sc->watch) {
-    sc->h->fd_unwatch(sc->watch);
-    sc->watch = NULL;
-  }
-  if (sc->retry) {
-    sc->h->timer_stop(sc->retry);
-    sc->retry = NULL;
-  }
-  if (sc->li) { /* closes (and ungrabs) the device */
-    libinput_unref(sc->li);
-    sc->li = NULL;
-  }
-  sc->present = 0;
+  li_dev_close(&sc->dev); /* closes (and ungrabs) the device */
   explicit_bzero(&sc->keys, sizeof(sc->keys));
 }
 
@@ -380,7 +218,7 @@ static int sc_describe(void *ctx, char *buf, size_t len) {
   mgp_sb_printf(&b,
                 ",\"state\":\"%s\",\"layout\":\"%s\",\"scans\":%llu,"
                 "\"unknown\":%llu,\"dropped\":%llu}",
-                sc->present ? "open" : "absent", layouts[sc->layout],
+                sc->dev.present ? "open" : "absent", layouts[sc->layout],
                 (unsigned long long)sc->scans,
                 (unsigned long long)sc->unknown,
                 (unsigned long long)sc->dropped);

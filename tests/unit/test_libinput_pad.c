@@ -311,7 +311,7 @@ static void test_glue(void **state) {
   /* as device_open leaves it for a 152 x 95 mm pad */
   lp.pad.width = 152;
   lp.pad.height = 95;
-  lp.present = 1;
+  lp.dev.present = 1;
 
   /* take and clear on an empty pad */
   assert_int_equal(lp_command(&lp, 1, "take", NULL), MG_PLUGIN_PENDING);
