@@ -1133,6 +1133,8 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
   for (size_t i = 0; i < r->n_sheets; i++) {
     const struct mg_form_sheet *s = &r->sheets[i];
     struct tpl *t = NULL;
+    if (i)
+      mg__render_yield(); /* a waiting fit check goes first */
     if ((rc = tpl_get(j.c, r->pack_dir, s->form, &t, err)))
       goto out;
     if (t->n_pages < s->form->pages) {

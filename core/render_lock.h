@@ -12,7 +12,9 @@
  * disposal serialised.  So renders run one at a time; each keeps its own
  * per-thread caches, which stay useful.
  *
- * Held by: mg_form_render_pdf and mg_slip_render for the whole job,
+ * Held by: mg_form_render_pdf (yielding between sheets, so a field's
+ * fit check on the loop waits for one sheet, not a whole bundle) and
+ * mg_slip_render for the whole job,
  * mg_form_text_fits for its measurement, and the thread-exit destructors
  * of the per-thread caches.  Not recursive: never call one of those with
  * it held.
@@ -22,5 +24,8 @@
 
 void mg__render_lock(void);
 void mg__render_unlock(void);
+/* Let whoever waits go first, then take the lock again (FIFO): a long
+ * render calls it between sheets, with no cairo call in progress. */
+void mg__render_yield(void);
 
 #endif

@@ -3,7 +3,7 @@
  * process (bench/forms/render.sh runs it; core/form_pdf.h, issue 5).
  *
  *   formbench --pack ABS_DIR [--runs N] [--out FILE.pdf]
- *             [--html FILE.html]
+ *             [--html FILE.html] [--probe 1]
  *
  * The bundle: the 14 move-in (tennyu) forms of procedures.csv that apply
  * to a family of five — two adults (1988-06-15, 1990-09-03), a child of 7,
@@ -14,7 +14,12 @@
  * from its type (fictional people and places).
  *
  * Prints one line: runs, the first (cold) render and the p50/p99/mean/min
- * of the others in ms, the PDF's size.  --html writes the same content as
+ * of the others in ms, the PDF's size.  --probe 1 adds a second thread
+ * doing what the event loop does on every field save, a fit check
+ * (mg_form_text_fits), every 2 ms while the renders run, and prints how
+ * long those checks took beside the same checks with no render running:
+ * renders hold the render lock (core/render_lock.h), yielding between
+ * sheets.  --html writes the same content as
  * an HTML page for the Chromium peer: a page per sheet with the template
  * image (img/<form>.png, made by render.sh) as background and the same
  * printed strings at the same boxes, the signature as SVG.
@@ -426,9 +431,39 @@ int main(int argc, char **argv) {
   return a.rc;
 }
 
+/* The fit-check probe: a box of the first sheet, checked again and again. */
+struct probe {
+  const struct mg_form_render *r;
+  const struct mg_pack_box *box;
+  volatile int stop;
+  double ms[100000];
+  long n;
+};
+
+static void *probe_thread(void *arg) {
+  struct probe *pr = arg;
+  struct timespec pause = {0, 2000000};
+  while (!pr->stop && pr->n < 100000) {
+    double t0 = now_ms();
+    mg_form_text_fits(pr->r, pr->box, "架空　花子");
+    pr->ms[pr->n++] = now_ms() - t0;
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
+}
+
+static void probe_print(const char *what, struct probe *pr) {
+  qsort(pr->ms, (size_t)pr->n, sizeof(double), cmp_d);
+  if (pr->n)
+    printf("fit check %s: n %ld p50 %.2f p99 %.2f max %.2f ms\n", what, pr->n,
+           pr->ms[(pr->n - 1) / 2], pr->ms[(long)ceil(0.99 * pr->n) - 1],
+           pr->ms[pr->n - 1]);
+}
+
 static int run(int argc, char **argv) {
   const char *dir = NULL, *out = NULL, *html = NULL;
   long runs = 50;
+  int probe = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--pack"))
       dir = argv[i + 1];
@@ -438,6 +473,8 @@ static int run(int argc, char **argv) {
       out = argv[i + 1];
     else if (!strcmp(argv[i], "--html"))
       html = argv[i + 1];
+    else if (!strcmp(argv[i], "--probe"))
+      probe = atoi(argv[i + 1]);
   }
   if (!dir || dir[0] != '/' || runs < 2 || argc % 2 == 0) {
     fprintf(stderr, "usage: formbench --pack ABS_DIR [--runs N>=2] "
@@ -477,8 +514,29 @@ static int run(int argc, char **argv) {
   double *ms = calloc((size_t)runs, sizeof(double));
   unsigned char *pdf = NULL;
   size_t len = 0;
+  static struct probe pr;
+  pthread_t pt;
   if (!ms)
     return 1;
+  if (probe) {
+    pr.r = &r;
+    pr.box = sheets[0].form->boxes;
+    for (size_t k = 0; k < sheets[0].form->n_boxes; k++)
+      if (sheets[0].form->boxes[k].field[0] != '@') {
+        pr.box = &sheets[0].form->boxes[k];
+        break;
+      }
+    /* alone first (also warms the probe's font map) */
+    for (int k = 0; k < 200; k++) {
+      double t0 = now_ms();
+      mg_form_text_fits(&r, pr.box, "架空　花子");
+      pr.ms[pr.n++] = now_ms() - t0;
+    }
+    probe_print("alone", &pr);
+    pr.n = 0;
+    if (pthread_create(&pt, NULL, probe_thread, &pr) != 0)
+      return 1;
+  }
   for (long i = 0; i < runs; i++) {
     struct mg_err err = {{0}};
     free(pdf);
@@ -490,6 +548,11 @@ static int run(int argc, char **argv) {
       fprintf(stderr, "formbench: render %ld: %s\n", i + 1, err.msg);
       return 1;
     }
+  }
+  if (probe) {
+    pr.stop = 1;
+    pthread_join(pt, NULL);
+    probe_print("during renders", &pr);
   }
   double first = ms[0], sum = 0;
   qsort(ms + 1, (size_t)runs - 1, sizeof(double), cmp_d);
