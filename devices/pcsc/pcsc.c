@@ -369,10 +369,11 @@ struct xport {
 };
 
 /* Was the card pulled?  After a failed transmit pcscd may not have seen
- * the removal yet (it polls the reader), so wait up to GONE_WAIT_MS for
- * the state to change: no card, or another card (the event counter moved),
- * is a removal. */
-#define GONE_WAIT_MS 1500
+ * the removal yet (it polls the reader every 400 ms, later on a loaded
+ * box), so wait up to GONE_WAIT_MS for the state to change: no card, or
+ * another card (the event counter moved), is a removal.  Only a failure
+ * waits, and a card still there after it is a real I/O error. */
+#define GONE_WAIT_MS 5000
 static int card_gone(struct xport *x) {
   SCARD_READERSTATE st;
   DWORD first;

@@ -147,7 +147,7 @@ card_insert() {
 pcscd__wait() {
   [ -S "$1/run/pcscd.comm" ] || return 0
   PCSCLITE_CSOCK_NAME="$1/run/pcscd.comm" "$(pcscd__cardemu)" --wait "$2" \
-    --reader "$PCSCD_READER" --timeout-ms 5000
+    --reader "$PCSCD_READER" --timeout-ms 15000
 }
 
 card_remove() {
