@@ -159,8 +159,6 @@ static void card_done(void *ud, int status, const char *json) {
   long row = 0;
   int rc;
   mg_buf_init(&b);
-  q->w.a.user = q->w.s.user_id; /* the copy's pointers, not the caller's */
-  q->w.a.counter = q->w.s.counter;
   if (json)
     mg_json_parse(json, strlen(json), NULL, &r, NULL);
   if (status != MG_PLUGIN_OK || !r) {
@@ -244,7 +242,7 @@ static void card_read_h(struct mg_daemon *d, struct mg_http_txn *t,
   }
   q->d = d;
   q->t = t;
-  q->w = *w;
+  mg__who_copy(&q->w, w);
   q->person = (long)person;
   snprintf(q->visit_id, sizeof(q->visit_id), "%s", id);
   rc = mg_plugin_host_command(d->plugins, reader, "read", args.data, card_done,
@@ -330,8 +328,6 @@ static void sig_done(uv_work_t *req, int status) {
   struct mg_buf b;
   int rc = status ? mg_err_set(&e, -ECANCELED, "cancelled") : j->rc;
   mg_buf_init(&b);
-  j->w.a.user = j->w.s.user_id;
-  j->w.a.counter = j->w.s.counter;
   if (rc) {
     if (!status)
       e = j->err;
@@ -378,7 +374,7 @@ static void sig_start(struct mg_daemon *d, struct mg_http_txn *t,
   }
   j->d = d;
   j->t = t;
-  j->w = *w;
+  mg__who_copy(&j->w, w);
   j->raw = raw;
   j->raw_len = len;
   mg_buf_init(&j->json);
@@ -427,7 +423,7 @@ static void sig_pad_h(struct mg_daemon *d, struct mg_http_txn *t,
   }
   p->d = d;
   p->t = t;
-  p->w = *w;
+  mg__who_copy(&p->w, w);
   snprintf(p->visit_id, sizeof(p->visit_id), "%s", id);
   snprintf(p->pad, sizeof(p->pad), "%s", pad);
   if (mg_plugin_host_command(d->plugins, pad, "take", NULL, pad_taken, p)) {

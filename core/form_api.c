@@ -167,9 +167,7 @@ static void pdf_start(struct mg_daemon *d, struct mg_http_txn *t,
   }
   j->d = d;
   j->t = t;
-  j->w = *w;
-  j->w.a.user = j->w.s.user_id; /* point into the job's own copy */
-  j->w.a.counter = j->w.s.counter;
+  mg__who_copy(&j->w, w);
   j->print = print;
   j->work.data = j;
   if ((rc = mg_visit_get(d->visits, &w->a, id, &v, &e)) ||

@@ -34,6 +34,12 @@ int mg__who_require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
   return 0;
 }
 
+void mg__who_copy(struct mg__who *dst, const struct mg__who *src) {
+  *dst = *src;
+  dst->a.user = dst->s.user_id;
+  dst->a.counter = dst->s.counter;
+}
+
 void mg__api_reply_err(struct mg_http_txn *t, int rc, const struct mg_err *e) {
   switch (rc) {
   case -ENOENT: mg_http_reply_error(t, 404, "not_found", e->msg); break;
@@ -538,8 +544,6 @@ static void print_done(void *ud, int status, const char *json) {
     mg_buf_init(&b);
     mg_buf_printf(&b, "{\"printed\":true,\"result\":%s}",
                   json && *json ? json : "{}");
-    p->w.a.user = p->w.s.user_id;
-    p->w.a.counter = p->w.s.counter;
     mg_visits_audit(p->d->visits, &p->w.a, p->action, p->visit_id, "");
     mg__api_reply_buf(p->t, 200, &b);
   } else {
@@ -569,7 +573,7 @@ void mg__api_print(struct mg_daemon *d, struct mg_http_txn *t,
   if (p) {
     p->d = d;
     p->t = t;
-    p->w = *w;
+    mg__who_copy(&p->w, w);
     snprintf(p->visit_id, sizeof(p->visit_id), "%s", visit_id);
     snprintf(p->path, sizeof(p->path), "%s", path);
     snprintf(p->action, sizeof(p->action), "%s", action);
@@ -637,9 +641,7 @@ static void slip_start(struct mg_daemon *d, struct mg_http_txn *t,
   }
   j->d = d;
   j->t = t;
-  j->w = *w;
-  j->w.a.user = j->w.s.user_id; /* point into the job's own copy */
-  j->w.a.counter = j->w.s.counter;
+  mg__who_copy(&j->w, w);
   j->print = print;
   j->work.data = j;
   if ((rc = mg_visit_get(d->visits, &w->a, id, &v, &e)))

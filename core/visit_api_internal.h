@@ -15,6 +15,9 @@ struct mg__who {
   struct mg_visit_actor a;
 };
 
+/* Copy a session for a job that outlives the request: dst's actor points
+ * into dst's own session. */
+void mg__who_copy(struct mg__who *dst, const struct mg__who *src);
 /* A staff session (and the CSRF token when csrf): -1 after answering. */
 int mg__who_require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
                     struct mg__who *w);
