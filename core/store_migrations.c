@@ -204,6 +204,33 @@ const struct mg__store_migration mg__store_migrations[] = {
            ");\n"
            "CREATE INDEX applications_export ON applications(exported_at) "
            "WHERE export IS NOT NULL;\n"},
+    /* The outbox to the city's tenant (issue 8, core/outbox.h): each
+     * application keeps its own sealed copy until the tenant acknowledged
+     * it and [sync] retention has passed (D1), so a case's purge does not
+     * lose an application not yet delivered.  Case snapshots (cross-floor)
+     * carry no payload: they are exported when a batch is built. */
+    [6] = {"outbox to the tenant",
+           "CREATE TABLE outbox (\n"
+           "  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+           "  kind TEXT NOT NULL CHECK (kind IN ('application','case')),\n"
+           "  ref TEXT NOT NULL,\n"
+           "  version INTEGER NOT NULL DEFAULT 0,\n"
+           "  payload BLOB,\n"
+           "  created_at TEXT NOT NULL,\n"
+           "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+           "  next_at TEXT,\n"
+           "  last_error TEXT,\n"
+           "  rejected INTEGER NOT NULL DEFAULT 0,\n"
+           "  acked_at TEXT\n"
+           ");\n"
+           "CREATE UNIQUE INDEX outbox_pending ON outbox(kind, ref) "
+           "WHERE acked_at IS NULL;\n"
+           "CREATE INDEX outbox_acked ON outbox(acked_at) "
+           "WHERE acked_at IS NOT NULL;\n"
+           "CREATE TABLE sync_state (\n"
+           "  key TEXT PRIMARY KEY,\n"
+           "  value TEXT NOT NULL\n"
+           ");\n"},
 };
 
 const int mg__store_latest =
