@@ -659,7 +659,7 @@ int mg_stroke_feed_json(struct mg_stroke *s, const char *json, size_t len,
   struct mg_json_error je;
   struct mg_json_limits lim = {0, JSON_MAX_BYTES};
   const struct mg_json *strokes;
-  double W, H;
+  double W = 0, H = 0; /* = 0: -O3 cannot see them set */
   /* the state to come back to */
   size_t n_smp = s->n_smp, n_ends = s->n_ends;
   int down = s->down;

@@ -567,8 +567,8 @@ int card_tlv_next(const uint8_t *buf, size_t len, size_t *pos, uint32_t *tag,
   if (!buf || !pos || !tag || !vpos || !vlen)
     return card__fail(err, CARD_E_ARG, "%s: card_tlv_next: bad argument",
                       where);
-  size_t p = *pos, start = p, l;
-  uint32_t t;
+  size_t p = *pos, start = p, l = 0; /* = 0: -O3 cannot see them set */
+  uint32_t t = 0;
   int rc = tlv_head_at(buf, len, &p, &t, &l, where, err);
   if (rc)
     return rc;

@@ -127,7 +127,7 @@ static void tap(struct typing *ty, uint32_t code) {
 static void type_with(struct typing *ty, const char *s,
                       int (*map)(char, struct stroke *)) {
   for (; *s; s++) {
-    struct stroke st;
+    struct stroke st = {0};
     if (map(*s, &st) != 0)
       fail_msg("the test cannot type '%c'", *s);
     if (st.shift)
@@ -662,7 +662,7 @@ static void test_uinput(void **state) {
   /* grabbed: these keys reach no console */
   const char *s = PAYLOAD;
   for (; *s; s++) {
-    struct stroke st;
+    struct stroke st = {0};
     assert_int_equal(us_stroke(*s, &st), 0);
     if (st.shift)
       ui_key(fd, KEY_LEFTSHIFT, 1);
