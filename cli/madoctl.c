@@ -32,6 +32,8 @@ struct opts {
   int pin_stdin, card_number_stdin;
   const char *limit, *object; /* audit log */
   int json;
+  const char *url, *city, *box; /* sync enroll */
+  int code_stdin;
 };
 
 struct command {
@@ -67,6 +69,11 @@ static int cmd_tablet_del(const struct opts *o, char **argv);
 static int cmd_address_import(const struct opts *o, char **argv);
 static int cmd_address_lookup(const struct opts *o, char **argv);
 static int cmd_card_read(const struct opts *o, char **argv);
+static int cmd_sync_status(const struct opts *o, char **argv);
+static int cmd_sync_now(const struct opts *o, char **argv);
+static int cmd_sync_pause(const struct opts *o, char **argv);
+static int cmd_sync_resume(const struct opts *o, char **argv);
+static int cmd_sync_enroll(const struct opts *o, char **argv);
 
 static const struct command commands[] = {
     {"status", "", "daemon state: version, uptime, listener, database, devices", 0,
@@ -124,6 +131,17 @@ static const struct command commands[] = {
     {"visits purge", "",
      "close cases past close of business and purge those past retention now",
      0, cmd_visits_purge},
+    {"sync status", "", "the outbox to the city's tenant: queue depth, "
+     "oldest age, last success, last error, circuit", 0, cmd_sync_status},
+    {"sync now", "", "send what is due now (and show the status)", 0,
+     cmd_sync_now},
+    {"sync pause", "", "stop sending to the tenant (kept across restarts; "
+     "applications still queue)", 0, cmd_sync_pause},
+    {"sync resume", "", "send again, at once", 0, cmd_sync_resume},
+    {"sync enroll", "--url URL --city CODE --box NAME --code-stdin",
+     "enrol this box with the tenant: keys are made, the one-time code "
+     "(read from stdin) gets the box its client certificate", 0,
+     cmd_sync_enroll},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -730,11 +748,117 @@ static int cmd_tablet_del(const struct opts *o, char **argv) {
 static void human_visits_purge(const struct mg_json *r) {
   printf("%lld case(s) closed, %lld purged\n", int_or(r, "closed"),
          int_or(r, "purged"));
+  if (mg_json_get(r, "outbox_purged"))
+    printf("%lld acknowledged application(s) past [sync] retention purged\n",
+           int_or(r, "outbox_purged"));
 }
 
 static int cmd_visits_purge(const struct opts *o, char **argv) {
   (void)argv;
   return simple(o, "visits-housekeeping", NULL, human_visits_purge);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The city's tenant (issue 8)                                             */
+
+static void human_sync(const struct mg_json *r) {
+  const struct mg_json *rj = mg_json_get(r, "rejected_rows");
+  long long age = int_or(r, "oldest_age_s");
+  printf("state:        %s%s\n", str_or(r, "state", "?"),
+         mg_json_get_bool(r, "paused") == 1 ? " (paused by madoctl)" : "");
+  printf("tenant:       %s\n", *str_or(r, "url", "") ? str_or(r, "url", "")
+                                                      : "(off: [sync] url)");
+  if (mg_json_get_bool(r, "enrolled") == 1)
+    printf("enrolled:     box %s of city %s, certificate %s\n",
+           str_or(r, "box", "?"), str_or(r, "city", "?"),
+           str_or(r, "serial", "?"));
+  else
+    printf("enrolled:     no (madoctl sync enroll)\n");
+  printf("queue:        %lld waiting", int_or(r, "queue_depth"));
+  if (age >= 0)
+    printf(", oldest %lldh %02lldm %02llds", age / 3600, age / 60 % 60,
+           age % 60);
+  printf("\n");
+  printf("acknowledged: %lld in all, %lld kept until retention\n",
+         int_or(r, "acked_total"), int_or(r, "acked_retained"));
+  printf("last success: %s\n", str_or(r, "last_success", "never"));
+  if (mg_json_get_str(r, "last_error"))
+    printf("last error:   %s (%s)\n", str_or(r, "last_error", ""),
+           str_or(r, "last_error_at", "?"));
+  printf("circuit:      %s", str_or(r, "circuit", "?"));
+  if (mg_json_get_str(r, "circuit_open_until"))
+    printf(" until %s", str_or(r, "circuit_open_until", ""));
+  printf(" (%lld failure(s) in a row)\n", int_or(r, "failures_in_row"));
+  if (mg_json_get_str(r, "warning"))
+    printf("WARNING:      %s\n", str_or(r, "warning", ""));
+  if (int_or(r, "rejected") > 0) {
+    printf("REJECTED:     %lld record(s) the tenant refused; they are kept "
+           "and not resent:\n", int_or(r, "rejected"));
+    for (size_t i = 0; rj && rj->type == MG_JSON_ARRAY && i < rj->u.arr.n;
+         i++) {
+      const struct mg_json *e = rj->u.arr.items[i];
+      printf("  %-11s %s  ", str_or(e, "kind", "?"), str_or(e, "id", "?"));
+      print_cell(str_or(e, "error", ""));
+      putchar('\n');
+    }
+  }
+}
+
+static int cmd_sync_status(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "sync-status", NULL, human_sync);
+}
+
+static int cmd_sync_now(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "sync-now", NULL, human_sync);
+}
+
+static int cmd_sync_pause(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "sync-pause", NULL, human_sync);
+}
+
+static int cmd_sync_resume(const struct opts *o, char **argv) {
+  (void)argv;
+  return simple(o, "sync-resume", NULL, human_sync);
+}
+
+static int cmd_sync_enroll(const struct opts *o, char **argv) {
+  char code[160];
+  int rc = 2;
+  (void)argv;
+  if (!o->url || !o->city || !o->box || !o->code_stdin) {
+    fprintf(stderr, "madoctl: sync enroll needs --url, --city, --box and "
+                    "--code-stdin (the one-time code is never taken from the "
+                    "command line)\n");
+    return 2;
+  }
+  size_t n = fread(code, 1, sizeof(code) - 1, stdin);
+  code[n] = '\0';
+  code[strcspn(code, "\r\n")] = '\0';
+  if (!*code) {
+    fprintf(stderr, "madoctl: sync enroll: no code on stdin\n");
+    goto out;
+  }
+  {
+    const char *args[4] = {o->url, o->city, o->box, code};
+    struct mg_json *doc = NULL;
+    const struct mg_json *r = NULL;
+    rc = call_args(o, "sync-enroll", args, 4, &doc, &r);
+    if (!rc) {
+      if (o->json)
+        emit_json(r);
+      else
+        printf("enrolled: box %s of city %s at %s (certificate %s)\n",
+               str_or(r, "box", "?"), str_or(r, "city", "?"),
+               str_or(r, "url", "?"), str_or(r, "serial", "?"));
+    }
+    mg_json_free(doc);
+  }
+out:
+  OPENSSL_cleanse(code, sizeof(code));
+  return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -948,6 +1072,21 @@ int main(int argc, char **argv) {
       o.pin_stdin = 1;
     } else if (strcmp(argv[i], "--card-number-stdin") == 0) {
       o.card_number_stdin = 1;
+    } else if (strcmp(argv[i], "--code-stdin") == 0) {
+      o.code_stdin = 1;
+    } else if (strcmp(argv[i], "--url") == 0 || strcmp(argv[i], "--city") == 0 ||
+               strcmp(argv[i], "--box") == 0) {
+      const char *opt = argv[i];
+      if (++i >= argc) {
+        fprintf(stderr, "madoctl: %s needs a value\n", opt);
+        return 2;
+      }
+      if (opt[2] == 'u')
+        o.url = argv[i];
+      else if (opt[2] == 'c')
+        o.city = argv[i];
+      else
+        o.box = argv[i];
     } else if (strcmp(argv[i], "--reader") == 0) {
       if (++i >= argc) {
         fprintf(stderr, "madoctl: --reader needs a value\n");

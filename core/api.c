@@ -255,6 +255,7 @@ static void session_delete(void *ud, struct mg_http_txn *t,
   if (mg_http_header(t, "cookie:", cookie, sizeof(cookie)) >= 0 &&
       mg__auth_cookie_token(cookie, token, sizeof(token)) == 0)
     mg_auth_logout(d->store, token);
+  mg_http_ws_recheck(d->http); /* its tablet's events socket closes now */
   mg_log_notice("auth", "user %s logged out", s.user_id);
   mg_http_set_header(t, "set-cookie:",
                      "mg_session=; Path=/api/; HttpOnly; Secure; SameSite=Strict; "

@@ -61,8 +61,11 @@ static int row_hash(const char *const f[8], const size_t n[8],
       goto out;
   if (EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != sizeof(md))
     goto out;
-  for (int i = 0; i < 32; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
+  for (int i = 0; i < 32; i++) {
+    out[2 * i] = "0123456789abcdef"[md[i] >> 4];
+    out[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+  }
+  out[HASH_HEX] = '\0';
   rc = 0;
 out:
   EVP_MD_CTX_free(ctx);
@@ -104,10 +107,10 @@ int mg_audit_append(struct mg_store *st, time_t now, const char *actor,
       goto fail;
     own = 1;
   }
-  rc = sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                          -1, &sel, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(sel);
+  /* Both statements are parsed once for the store's life (mg_store_stmt):
+   * parsing them was most of an append's cost, and reads are audited too. */
+  sel = mg_store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  rc = sel ? sqlite3_step(sel) : SQLITE_ERROR;
   if (rc == SQLITE_ROW) {
     const unsigned char *h = sqlite3_column_text(sel, 1);
     seq = sqlite3_column_int64(sel, 0);
@@ -133,12 +136,12 @@ int mg_audit_append(struct mg_store *st, time_t now, const char *actor,
     if ((ret = row_hash(f, n, hash)))
       goto cleanup;
   }
-  rc = sqlite3_prepare_v2(db,
-                          "INSERT INTO audit(seq, at, actor, counter, action, "
-                          "object, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                          -1, &ins, NULL);
-  if (rc != SQLITE_OK)
+  ins = mg_store_stmt(st, "INSERT INTO audit(seq, at, actor, counter, action, "
+                          "object, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?)");
+  if (!ins) {
+    rc = SQLITE_ERROR;
     goto fail;
+  }
   sqlite3_bind_int64(ins, 1, seq);
   sqlite3_bind_text(ins, 2, at, -1, SQLITE_STATIC);
   sqlite3_bind_text(ins, 3, actor, -1, SQLITE_STATIC);
@@ -160,8 +163,8 @@ fail:
              sqlite3_errmsg(db));
   ret = sql_errno(rc);
 cleanup:
-  sqlite3_finalize(sel);
-  sqlite3_finalize(ins);
+  mg_store_stmt_done(st, sel);
+  mg_store_stmt_done(st, ins);
   /* Only our own transaction is rolled back (a failed COMMIT may already
    * have ended it). */
   if (own && !sqlite3_get_autocommit(db))

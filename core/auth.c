@@ -510,7 +510,6 @@ enum mg_auth_result mg_auth_login(struct mg_store *st, const char *id,
 
 int mg_auth_session_get(struct mg_store *st, const char *token, time_t now,
                         struct mg_auth_session *out) {
-  sqlite3 *db = mg_store_db(st);
   sqlite3_stmt *s = NULL;
   char th[65], nowiso[24];
   int rc = -ENOENT;
@@ -518,11 +517,10 @@ int mg_auth_session_get(struct mg_store *st, const char *token, time_t now,
   if (!token || !*token || strlen(token) > 64 || token_hash(token, th))
     return -ENOENT;
   mg_store_time(now, nowiso);
-  if (sqlite3_prepare_v2(db,
-                         "SELECT s.user_id, u.name, u.role, s.counter, s.csrf, "
-                         "s.expires_at FROM sessions s JOIN users u ON u.id = "
-                         "s.user_id WHERE s.token_hash = ?",
-                         -1, &s, NULL) != SQLITE_OK)
+  /* every request looks its session up: parsed once (mg_store_stmt) */
+  if (!(s = mg_store_stmt(st, "SELECT s.user_id, u.name, u.role, s.counter, "
+                              "s.csrf, s.expires_at FROM sessions s JOIN users "
+                              "u ON u.id = s.user_id WHERE s.token_hash = ?")))
     return -EIO;
   sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
   if (sqlite3_step(s) == SQLITE_ROW) {
@@ -534,7 +532,7 @@ int mg_auth_session_get(struct mg_store *st, const char *token, time_t now,
     copy_col(out->expires_at, sizeof(out->expires_at), s, 5);
     rc = strcmp(out->expires_at, nowiso) > 0 ? 0 : -ETIMEDOUT;
   }
-  sqlite3_finalize(s);
+  mg_store_stmt_done(st, s);
   if (rc == -ETIMEDOUT) {
     mg_log_info("auth", "session of user %s expired", out->user_id);
     exec_id(st, "DELETE FROM sessions WHERE token_hash = ?", th);
@@ -586,6 +584,7 @@ int mg__auth_require(struct mg_store *st, struct mg_http_txn *t, int role_min,
                      int need_csrf, struct mg_auth_session *out) {
   char cookie[4096], token[80], csrf[80];
   int rc = -1;
+  cookie[0] = token[0] = csrf[0] = '\0';
   if (mg_http_header(t, "cookie:", cookie, sizeof(cookie)) < 0 ||
       mg__auth_cookie_token(cookie, token, sizeof(token)) ||
       mg_auth_session_get(st, token, time(NULL), out)) {
@@ -604,7 +603,8 @@ int mg__auth_require(struct mg_store *st, struct mg_http_txn *t, int role_min,
   }
   rc = 0;
 out:
-  OPENSSL_cleanse(cookie, sizeof(cookie));
+  /* what was written (a 4 KiB wipe per request otherwise) */
+  OPENSSL_cleanse(cookie, strnlen(cookie, sizeof(cookie)));
   OPENSSL_cleanse(token, sizeof(token));
   if (rc)
     OPENSSL_cleanse(out, sizeof(*out));

@@ -49,9 +49,25 @@ void mg_buf_append(struct mg_buf *b, const void *p, size_t n) {
   b->data[b->len] = '\0';
 }
 
+char *mg_buf_extend(struct mg_buf *b, size_t n) {
+  if (reserve(b, n) < 0)
+    return NULL;
+  char *p = b->data + b->len;
+  b->len += n;
+  b->data[b->len] = '\0';
+  return p;
+}
+
 void mg_buf_puts(struct mg_buf *b, const char *s) { mg_buf_append(b, s, strlen(s)); }
 
-void mg_buf_putc(struct mg_buf *b, char c) { mg_buf_append(b, &c, 1); }
+void mg_buf_putc(struct mg_buf *b, char c) {
+  if (!b->oom && b->len + 2 <= b->cap) { /* room for c and the NUL */
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return;
+  }
+  mg_buf_append(b, &c, 1);
+}
 
 void mg_buf_vprintf(struct mg_buf *b, const char *fmt, va_list ap) {
   va_list ap2;

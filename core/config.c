@@ -144,6 +144,52 @@ static const struct mg_config_item address_items[] = {
      "`state_dir/address.db`."},
     {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
 
+static const char *check_https_url(const void *stored);
+
+static const struct mg_config_item sync_items[] = {
+    {MG_CFG_STR, "url", "", CFG_OFF(sync_url), 0, 0, 0, NULL, check_https_url,
+     "The city's tenant (docs/tenant-api.md), `https://host[:port][/path]`; "
+     "empty: "
+     "nothing is sent (applications still queue in the outbox)."},
+    {MG_CFG_STR, "ca_file", "", CFG_OFF(sync_ca_file), 0, 0, 0, NULL,
+     check_abs_path_or_empty,
+     "PEM CA certificate(s) the tenant's server certificate must chain to; "
+     "empty: the system's CAs."},
+    {MG_CFG_INT, "batch", "500", CFG_OFF(sync_batch), 0, 1, 1000, NULL, NULL,
+     "Records per upload (the tenant takes at most 1000)."},
+    {MG_CFG_DURATION, "interval", "2s", CFG_OFF(sync_interval), 0, 100,
+     3600000, NULL, NULL,
+     "How often due rows are looked for even when nothing new was queued "
+     "(a submission sends at once)."},
+    {MG_CFG_DURATION, "timeout", "30s", CFG_OFF(sync_timeout), 0, 1000,
+     600000, NULL, NULL, "One request to the tenant, connection included."},
+    {MG_CFG_DURATION, "fetch_timeout", "1500ms", CFG_OFF(sync_fetch_timeout),
+     0, 100, 600000, NULL, NULL,
+     "How long resuming a case this box holds waits for a newer copy from "
+     "the tenant (changed on another floor, C1, G5) before it answers with "
+     "its own copy (`\"fresh\": false`)."},
+    {MG_CFG_DURATION, "backoff_min", "1s", CFG_OFF(sync_backoff_min), 0, 100,
+     3600000, NULL, NULL,
+     "Base of the retry delay after a failure: random(0, min(backoff_max, "
+     "backoff_min·2^failures)) (full jitter)."},
+    {MG_CFG_DURATION, "backoff_max", "5m", CFG_OFF(sync_backoff_max), 0, 1000,
+     86400000, NULL, NULL, "Longest retry delay."},
+    {MG_CFG_INT, "circuit_after", "5", CFG_OFF(sync_circuit_after), 0, 1, 1000,
+     NULL, NULL,
+     "Failures in a row that open the circuit: no requests for "
+     "`circuit_open`, then one probe."},
+    {MG_CFG_DURATION, "circuit_open", "60s", CFG_OFF(sync_circuit_open), 0,
+     1000, 86400000, NULL, NULL, "How long an open circuit sends nothing."},
+    {MG_CFG_DURATION, "retention", "7d", CFG_OFF(sync_retention), 0, 0,
+     3650LL * 86400 * 1000, NULL, NULL,
+     "How long an application the tenant acknowledged stays on the box "
+     "before it is purged (D1); unacknowledged ones are never purged."},
+    {MG_CFG_INT, "warn_depth", "10000", CFG_OFF(sync_warn_depth), 0, 1,
+     100000000, NULL, NULL,
+     "Rows waiting for the tenant from which the log and `madoctl sync "
+     "status` warn (the queue itself is bounded only by disk)."},
+    {0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL}};
+
 /* Keys the host reads in every device section; the rest go to the plugin. */
 static const struct mg_config_item device_items[] = {
     {MG_CFG_STR, "plugin", NULL, DEV_OFF(plugin), MG_CFG_REQUIRED, 0, 0, NULL,
@@ -170,6 +216,7 @@ static const struct section_def plain_sections[] = {
     {"auth", auth_items, "Staff accounts and counter tablets."},
     {"visits", visits_items, "Cases: closing, retention, search and masking."},
     {"address", address_items, "The national address dictionary."},
+    {"sync", sync_items, "The city's tenant: outbox, retries, retention (issue 8)."},
 };
 
 /* Section types that declare a device; the kind must match the plugin's. */
@@ -207,6 +254,15 @@ static const char *check_abs_path_or_empty(const void *stored) {
   const char *s = *(char *const *)stored;
   if (s && s[0] && s[0] != '/')
     return "must be an absolute path";
+  return NULL;
+}
+
+static const char *check_https_url(const void *stored) {
+  const char *s = *(char *const *)stored;
+  if (s && s[0] &&
+      (strncmp(s, "https://", 8) != 0 || !s[8] || s[8] == '/' ||
+       strpbrk(s, " \t\"'<>\\")))
+    return "must be https://HOST[:PORT][/PATH] (no spaces or quotes), or empty";
   return NULL;
 }
 

@@ -87,6 +87,19 @@ struct mg_config {
   /* [address] */
   char *address_file;       /* the national address dictionary (I1);
                                default state_dir/address.db */
+  /* [sync] the city's tenant (issue 8, sync/tenant_sync.h) */
+  char *sync_url;           /* "https://…"; "" = sync off */
+  char *sync_ca_file;       /* the tenant's CA; "" = the system's */
+  int64_t sync_batch;       /* records per POST */
+  int64_t sync_interval;    /* ms between looks for due rows */
+  int64_t sync_timeout;     /* ms for one request */
+  int64_t sync_fetch_timeout; /* ms a resume waits for a fresher copy */
+  int64_t sync_backoff_min; /* ms */
+  int64_t sync_backoff_max; /* ms */
+  int64_t sync_circuit_after; /* failures in a row that open the circuit */
+  int64_t sync_circuit_open;  /* ms the circuit stays open */
+  int64_t sync_retention;   /* ms an acknowledged application is kept (D1) */
+  int64_t sync_warn_depth;  /* queue depth that warns */
 
   struct mg_config_device *devices;
   size_t n_devices;

@@ -27,10 +27,13 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "outbox.h"
 #include "sdnotify.h"
+#include "tenant_sync.h"
 #include "tls.h"
 #include "version.h"
 #include "visit.h"
+#include "visit_transfer.h"
 
 /* mkdir -p with a mode for the directories we create. */
 static int mkdirs(const char *path, mode_t mode) {
@@ -69,14 +72,38 @@ static void broadcast(struct mg_daemon *d, const char *topic,
   mg_jw_kstr(&w, "device", device);
   mg_jw_key(&w, "counters");
   mg_jw_arr(&w);
-  for (size_t i = 0; counters && counters[i]; i++)
-    mg_jw_str(&w, counters[i]);
+  size_t n = 0;
+  for (; counters && counters[n]; n++)
+    mg_jw_str(&w, counters[n]);
   mg_jw_arr_end(&w);
   mg_jw_kraw(&w, "data", json && *json ? json : "null");
   mg_jw_obj_end(&w);
+  /* only the tablets of the device's counters hear it (U1); no counters:
+   * box-wide, every tablet */
   if (!b.oom && !w.bad)
-    mg_http_broadcast(d->http, b.data);
+    mg_http_broadcast_to(d->http, b.data, counters, n);
   mg_buf_free(&b);
+}
+
+/* The events WebSocket's gate (mg_http_set_ws_auth): the counter of the
+ * upgrade's mg_session, or refused when there is no live session. */
+static int ws_auth(void *ud, const char *cookie, char *counter, size_t len) {
+  struct mg_daemon *d = ud;
+  struct mg_auth_session s;
+  char token[80];
+  int rc = -1;
+  memset(&s, 0, sizeof(s));
+  if (!d->store || mg__auth_cookie_token(cookie, token, sizeof(token)) != 0)
+    goto out;
+  if (mg_auth_session_get(d->store, token, time(NULL), &s) != 0)
+    goto out;
+  if (snprintf(counter, len, "%s", s.counter) >= (int)len)
+    goto out;
+  rc = 0;
+out:
+  OPENSSL_cleanse(token, sizeof(token));
+  OPENSSL_cleanse(&s, sizeof(s));
+  return rc;
 }
 
 static void on_plugin_event(void *ud, const char *instance_id,
@@ -357,6 +384,50 @@ static const char *one_arg(const struct mg_json *args) {
   return args->u.arr.items[0]->u.str.s;
 }
 
+/* D1: applications the tenant acknowledged more than [sync] retention ago
+ * leave the box (minute timer and `madoctl visits purge`). */
+static int outbox_purge(struct mg_daemon *d, size_t *n) {
+  return mg_outbox_purge(d->store, time(NULL),
+                         d->cfg->sync_retention / 1000, n);
+}
+
+static void on_enrolled(void *ud, int rc, const char *json_or_msg) {
+  mg_ctl_finish(ud, rc, rc ? NULL : json_or_msg, rc ? json_or_msg : NULL);
+}
+
+/* madoctl sync status|now|pause|resume|enroll (docs/control.md). */
+static int sync_ctl(struct mg_daemon *d, struct mg_ctl_call *call,
+                    const char *sub, const struct mg_json *args,
+                    struct mg_jw *w, struct mg_err *err) {
+  if (!d->sync)
+    return mg_err_set(err, -ENODEV, "the sync client did not start; see the "
+                      "log");
+  if (strcmp(sub, "enroll") == 0) {
+    /* [url, city, box, code]: the code came over the socket from stdin */
+    const char *a[4];
+    if (!args || args->type != MG_JSON_ARRAY || args->u.arr.n != 4)
+      return mg_err_set(err, -EINVAL, "sync-enroll takes url, city, box and "
+                        "code");
+    for (size_t i = 0; i < 4; i++) {
+      if (args->u.arr.items[i]->type != MG_JSON_STRING)
+        return mg_err_set(err, -EINVAL, "sync-enroll takes strings");
+      a[i] = args->u.arr.items[i]->u.str.s;
+    }
+    int rc = mg_sync_enroll(d->sync, a[0], a[1], a[2], a[3], on_enrolled, call,
+                            err);
+    return rc ? rc : MG_CTL_LATER;
+  }
+  if (strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0)
+    mg_sync_pause(d->sync, sub[0] == 'p');
+  else if (strcmp(sub, "now") == 0)
+    mg_sync_now(d->sync);
+  else if (strcmp(sub, "status") != 0)
+    return mg_err_set(err, -ENOENT, "unknown command \"sync-%s\"", sub);
+  if (mg_sync_status_json(d->sync, w))
+    return mg_err_set(err, -EIO, "database failure; see the log");
+  return 0;
+}
+
 int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                    const struct mg_json *args, struct mg_jw *w,
                    struct mg_err *err) {
@@ -434,15 +505,19 @@ int mg__daemon_ctl(void *ud, struct mg_ctl_call *call, const char *cmd,
                           : rc;
   }
   if (strcmp(cmd, "visits-housekeeping") == 0) {
-    size_t closed = 0, purged = 0;
-    if (mg_visits_housekeeping(d->visits, time(NULL), &closed, &purged))
+    size_t closed = 0, purged = 0, opurged = 0;
+    if (mg_visits_housekeeping(d->visits, time(NULL), &closed, &purged) ||
+        outbox_purge(d, &opurged))
       return mg_err_set(err, -EIO, "housekeeping failed; see the log");
     mg_jw_obj(w);
     mg_jw_kint(w, "closed", (int64_t)closed);
     mg_jw_kint(w, "purged", (int64_t)purged);
+    mg_jw_kint(w, "outbox_purged", (int64_t)opurged);
     mg_jw_obj_end(w);
     return 0;
   }
+  if (strncmp(cmd, "sync-", 5) == 0)
+    return sync_ctl(d, call, cmd + 5, args, w, err);
   if (strcmp(cmd, "print-test") == 0) {
     const char *id = one_arg(args);
     if (!id)
@@ -580,6 +655,7 @@ static void close_ours(void *ud) {
   struct mg_daemon *d = ud;
   mg_plugin_host_stop(d->plugins);
   mg_pack_service_stop(d->packs);
+  mg_sync_stop(d->sync);
   mg_ctl_stop(d->ctl);
   d->ctl = NULL;
   if (d->signals_on) {
@@ -636,6 +712,10 @@ static void on_synced(uv_fs_t *req) {
 static void on_audit_flush(uv_timer_t *t) {
   struct mg_daemon *d = t->data;
   mg_visits_flush(d->visits);
+  /* a changed case goes to the tenant now, not at the next [sync] interval:
+   * the next floor resumes the newest copy (C1, G5); one kick per tick */
+  if (mg_visits_take_cases_queued(d->visits))
+    mg_sync_kick(d->sync);
   if (d->sync_busy)
     return;
   int fd = mg_store_sync_begin(d->store);
@@ -653,6 +733,15 @@ static void on_audit_flush(uv_timer_t *t) {
 static void on_housekeeping(uv_timer_t *t) {
   struct mg_daemon *d = t->data;
   mg_visits_housekeeping(d->visits, time(NULL), NULL, NULL);
+  outbox_purge(d, NULL);
+  /* an expired session's tablet stops hearing events (logout: at once) */
+  if (d->http)
+    mg_http_ws_recheck(d->http);
+}
+
+static void on_queued(void *ud) {
+  struct mg_daemon *d = ud;
+  mg_sync_kick(d->sync);
 }
 
 static void on_watchdog(uv_timer_t *t) {
@@ -730,6 +819,7 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
     mg_log_err("daemon", "%s", err.msg);
     goto out;
   }
+  mg_http_set_ws_auth(d->http, ws_auth, d);
   if (mg__api_register(d) || mg__visit_api_register(d) ||
       mg__address_api_register(d) || mg__device_api_register(d))
     goto out;
@@ -745,6 +835,15 @@ int mg_daemon_run(struct mg_config *cfg, const char *config_path,
   if (mg_store_group_commit(d->store, 1))
     goto out;
   mg_visits_housekeeping(d->visits, time(NULL), NULL, NULL);
+  outbox_purge(d, NULL);
+  /* the city's tenant: sends what the outbox holds, and is kicked by every
+   * submission once it is durable (issue 8) */
+  if (mg_sync_start(&d->loop, cfg, d->store, &d->data_key, &d->sync, &err)) {
+    mg_log_err("daemon", "%s", err.msg);
+    goto out;
+  }
+  mg_sync_set_case_exporter(d->sync, mg_visit_export_cb, d->visits);
+  mg_visits_set_on_queued(d->visits, on_queued, d);
   uv_timer_init(&d->loop, &d->housekeeping);
   d->housekeeping.data = d;
   uv_timer_start(&d->housekeeping, on_housekeeping, 60000, 60000);
@@ -809,6 +908,7 @@ out:
       mg_log_warn("daemon", "event loop still had open handles at exit");
   }
   mg_http_free(d->http);
+  mg_sync_free(d->sync);
   mg_visits_free(d->visits);
   mg_pack_service_free(d->packs);
   mg_plugin_host_destroy(d->plugins);

@@ -29,6 +29,7 @@ struct mg_daemon {
   struct mg_ctl *ctl;
   struct mg_pack_service *packs;
   struct mg_visits *visits;
+  struct mg_sync *sync;        /* the city's tenant (sync/tenant_sync.h) */
   struct mg_key data_key;      /* residents' data at rest (crypto.h) */
   uv_timer_t housekeeping;     /* closes and purges cases (visit.h) */
   uv_timer_t audit_flush;      /* group commit of read audit rows */

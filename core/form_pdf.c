@@ -47,6 +47,7 @@
 
 #include "buf.h"
 #include "jp.h"
+#include "json.h"
 #include "render_lock.h"
 
 #define MM (72.0 / 25.4)
@@ -1019,7 +1020,8 @@ static int draw_page(struct job *j, const struct mg_form_sheet *s,
                       f->id, f->id, f->template_file, page, pw / MM, ph / MM,
                       f->page_width, f->page_height);
   cairo_t *cr = j->cr;
-  cairo_pdf_surface_set_size(j->surf, pw, ph);
+  if (cairo_surface_get_type(j->surf) == CAIRO_SURFACE_TYPE_PDF)
+    cairo_pdf_surface_set_size(j->surf, pw, ph); /* not for a PNG page */
   cairo_save(cr);
   cairo_set_source_surface(cr, t->rec[page - 1], 0, 0);
   cairo_paint(cr);
@@ -1169,6 +1171,154 @@ out:
     mg__render_unlock();
   mg_buf_free(&out);
   return rc;
+}
+
+int mg_form_page_png(const struct mg_form_render *r, long page, int width,
+                     int values, unsigned char **png, size_t *len,
+                     struct mg_err *err) {
+  struct job j;
+  struct mg_buf out;
+  struct mg_form_sheet bare;
+  struct tpl *t = NULL;
+  int rc, locked = 0;
+  memset(&j, 0, sizeof(j));
+  memset(&bare, 0, sizeof(bare));
+  mg_buf_init(&out);
+  if (!png || !len)
+    return mg_err_set(err, -EINVAL, "form_pdf: no output given");
+  *png = NULL;
+  *len = 0;
+  if ((rc = check_render(r, &j.scale, err)))
+    goto out;
+  if (!r->n_sheets || !r->sheets || !r->sheets[0].form ||
+      (r->sheets[0].n_values && !r->sheets[0].values)) {
+    rc = mg_err_set(err, -EINVAL, "form_pdf: no sheet to draw");
+    goto out;
+  }
+  const struct mg_form_sheet *s = &r->sheets[0];
+  const struct mg_pack_form *f = s->form;
+  if (page < 1 || page > f->pages) {
+    rc = mg_err_set(err, -EINVAL, FORM_FMT ": page %ld: the form has pages "
+                    "1 to %ld", f->id, page, f->pages);
+    goto out;
+  }
+  if (width < MG_FORM_PNG_MIN_W || width > MG_FORM_PNG_MAX_W) {
+    rc = mg_err_set(err, -EINVAL, "width: %d pixels is not from %d to %d",
+                    width, MG_FORM_PNG_MIN_W, MG_FORM_PNG_MAX_W);
+    goto out;
+  }
+  if (values && s->stamp && !g_utf8_validate(s->stamp, -1, NULL)) {
+    rc = mg_err_set(err, -EINVAL, FORM_FMT ": the stamp is not UTF-8", f->id);
+    goto out;
+  }
+  if (values && r->signature && (rc = sig_check(r->signature, err)))
+    goto out;
+  bare.form = f; /* the template and its masks, nothing of the case */
+  j.r = r;
+  mg__render_lock();
+  locked = 1;
+  j.c = cache_get();
+  if (!j.c) {
+    rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
+    goto out;
+  }
+  j.c->tick++;
+  tpl_trim(j.c);
+  if ((values && (rc = fmap_get(j.c, r, &j.m, err))) ||
+      (rc = tpl_get(j.c, r->pack_dir, f, &t, err)))
+    goto out;
+  if (t->n_pages < page) {
+    rc = mg_err_set(err, -EINVAL, FORM_FMT ": template forms/%s/%s has %d "
+                    "page(s) but form.ini says %ld (pages)",
+                    f->id, f->id, f->template_file, t->n_pages, f->pages);
+    goto out;
+  }
+  if ((rc = tpl_page(t, f, (int)page - 1, err)))
+    goto out;
+  double k = width / t->pw[page - 1];
+  int height = (int)ceil(t->ph[page - 1] * k);
+  if (height < 1 || height > 4 * MG_FORM_PNG_MAX_W) {
+    rc = mg_err_set(err, -EINVAL, FORM_FMT ": page %ld is too narrow to draw "
+                    "%d pixels wide", f->id, page, width);
+    goto out;
+  }
+  j.surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+  j.cr = cairo_create(j.surf);
+  if ((rc = cairo_rc(cairo_status(j.cr), &out, err)))
+    goto out;
+  cairo_set_source_rgb(j.cr, 1, 1, 1);
+  cairo_paint(j.cr);
+  cairo_scale(j.cr, k, k);
+  if (values && r->signature && r->signature->n_points)
+    j.sig = sig_record(r->signature);
+  if ((rc = draw_page(&j, values ? s : &bare, t, page, err)) ||
+      (rc = cairo_rc(cairo_status(j.cr), &out, err)))
+    goto out;
+  cairo_surface_flush(j.surf);
+  if ((rc = cairo_rc(cairo_surface_write_to_png_stream(j.surf, pdf_write,
+                                                       &out),
+                     &out, err)))
+    goto out;
+  *len = out.len;
+  *png = (unsigned char *)mg_buf_steal(&out);
+  if (!*png) {
+    *len = 0;
+    rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
+  }
+out:
+  g_clear_pointer(&j.cr, cairo_destroy);
+  if (j.surf && values && cairo_image_surface_get_data(j.surf))
+    memset(cairo_image_surface_get_data(j.surf), 0, /* residents' data */
+           (size_t)cairo_image_surface_get_stride(j.surf) *
+               (size_t)cairo_image_surface_get_height(j.surf));
+  g_clear_pointer(&j.surf, cairo_surface_destroy);
+  g_clear_pointer(&j.sig, cairo_surface_destroy);
+  if (locked)
+    mg__render_unlock();
+  if (out.data)
+    memset(out.data, 0, out.len);
+  mg_buf_free(&out);
+  return rc;
+}
+
+/* ---- layout for the tablet (A2) ---- */
+
+void mg_form_layout_json(const struct mg_pack_form *f, int staff_view,
+                          struct mg_jw *jw) {
+  mg_jw_obj(jw);
+  mg_jw_kint(jw, "pages", f->pages);
+  mg_jw_key(jw, "page_size");
+  mg_jw_arr(jw);
+  mg_jw_double(jw, f->page_width);
+  mg_jw_double(jw, f->page_height);
+  mg_jw_arr_end(jw);
+  mg_jw_key(jw, "boxes");
+  mg_jw_arr(jw);
+  for (size_t i = 0; i < f->n_boxes; i++) {
+    const struct mg_pack_box *b = &f->boxes[i];
+    size_t idlen = strcspn(b->field, ".");
+    int hide = strcmp(b->field, "@mask") == 0;
+    for (size_t k = 0; !hide && !staff_view && k < f->n_fields; k++)
+      hide = f->fields[k].staff_only && strlen(f->fields[k].id) == idlen &&
+             memcmp(f->fields[k].id, b->field, idlen) == 0;
+    if (hide)
+      continue;
+    mg_jw_obj(jw);
+    mg_jw_kstr(jw, "field", b->field);
+    mg_jw_kint(jw, "row", b->row);
+    mg_jw_kint(jw, "page", b->page);
+    mg_jw_key(jw, "x");
+    mg_jw_double(jw, b->x);
+    mg_jw_key(jw, "y");
+    mg_jw_double(jw, b->y);
+    mg_jw_key(jw, "w");
+    mg_jw_double(jw, b->width);
+    mg_jw_key(jw, "h");
+    mg_jw_double(jw, b->height);
+    mg_jw_obj_end(jw);
+  }
+  mg_jw_arr_end(jw);
+  mg_jw_obj_end(jw);
 }
 
 /* The form of the pack that holds `box`. */

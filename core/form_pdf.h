@@ -110,4 +110,31 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
 int mg_form_text_fits(const struct mg_form_render *r,
                       const struct mg_pack_box *box, const char *text);
 
+/* A2: one page of the first sheet of `r` as a PNG `width` pixels wide
+ * (the height keeps the page's aspect), drawn exactly as
+ * mg_form_render_pdf draws it.  values 0: the template page and its
+ * `@mask` boxes only — the background the tablet lays its own fields over,
+ * with no resident's data (cacheable per pack release, form, page and
+ * width); values 1: the page as printed, with the sheet's values, the
+ * signature, the stamp and r->font_scale (a preview: it holds residents'
+ * data).  0 with *png (malloc'd, caller frees) and *len, or a negative
+ * errno with err naming the form and page (-EINVAL page or width out of
+ * range, and as mg_form_render_pdf).  Thread-safe (render lock held). */
+#define MG_FORM_PNG_MIN_W 100
+#define MG_FORM_PNG_MAX_W 2400
+int mg_form_page_png(const struct mg_form_render *r, long page, int width,
+                     int values, unsigned char **png, size_t *len,
+                     struct mg_err *err);
+
+/* A2: where each field prints, for the tablet to lay its values over the
+ * page image and to show the field being typed, written as one JSON value:
+ * {"pages": N, "page_size": [W, H], "boxes": [{"field", "row", "page",
+ * "x", "y", "w", "h"}, …]} in mm from the page's top-left, in layout.csv
+ * order.  Split names give "ID.family" and "ID.given", "@signature" slots
+ * are listed, "@mask" boxes are not; staff_view 0 (the visitor's view)
+ * leaves out staff-only fields (FM7). */
+struct mg_jw;
+void mg_form_layout_json(const struct mg_pack_form *f, int staff_view,
+                         struct mg_jw *jw);
+
 #endif

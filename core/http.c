@@ -17,6 +17,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +85,11 @@ struct conn {
   struct ws_msg *q_head, *q_tail;
   size_t q_len;
   struct conn *ws_next, *ws_prev;
+  /* the session behind the socket (mg_http_set_ws_auth): its counter, and
+   * the upgrade's Cookie header to ask again (a credential: wiped at close) */
+  char counter[72];
+  char *cookie;
+  int closing; /* being dropped: queue nothing more */
 };
 
 struct mg_http {
@@ -100,6 +108,8 @@ struct mg_http {
   size_t n_routes;
   struct conn *ws_clients;
   size_t n_ws;
+  mg_http_ws_auth_fn ws_auth; /* NULL: every upgrade accepted, sees all */
+  void *ws_auth_ud;
   size_t inflight; /* transactions not yet written (or dropped), plus
                       files being streamed */
   int draining;
@@ -110,6 +120,8 @@ struct mg_http {
   void *done_ud;
   int destroying;
   int zombie; /* freed while handlers still owed answers: see mg_http_free */
+  char **mtls_prefixes; /* mg_http_start_mtls: paths needing a client cert */
+  size_t n_mtls;
 };
 
 static void lws_log_emit(int level, const char *line) {
@@ -389,6 +401,16 @@ static void dispatch(struct mg_http_txn *t) {
                         "the daemon is stopping; try again in a moment");
     return;
   }
+  for (size_t i = 0; i < h->n_mtls; i++) {
+    struct mg_http_peer peer;
+    if (strncmp(t->path, h->mtls_prefixes[i], strlen(h->mtls_prefixes[i])) == 0 &&
+        mg_http_peer_cert(t, &peer) != 0) {
+      mg_http_reply_error(t, 401, "client_certificate_required",
+                          "this path needs the box's client certificate "
+                          "(issued at enrolment) in the TLS handshake");
+      return;
+    }
+  }
   for (size_t i = 0; i < h->n_routes; i++) {
     struct route *r = &h->routes[i];
     int match = r->prefix ? strncmp(t->path, r->path, r->prefix) == 0
@@ -446,6 +468,17 @@ static struct mg_http_txn *txn_new(struct conn *c, const char *method,
   return t;
 }
 
+/* Does a registered route match path (any method)? */
+static int route_known(const struct mg_http *h, const char *path) {
+  for (size_t i = 0; i < h->n_routes; i++) {
+    const struct route *r = &h->routes[i];
+    if (r->prefix ? strncmp(path, r->path, r->prefix) == 0
+                  : strcmp(path, r->path) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 static int on_http(struct conn *c, const char *uri, size_t uri_len) {
   struct mg_http *h = c->h;
   const char *method = req_method(c->wsi);
@@ -457,7 +490,7 @@ static int on_http(struct conn *c, const char *uri, size_t uri_len) {
   memcpy(path, uri, uri_len);
   path[uri_len] = '\0';
 
-  if (strncmp(path, "/api/", 5) != 0) {
+  if (strncmp(path, "/api/", 5) != 0 && !route_known(h, path)) {
     int rc = strcmp(method, "GET") == 0 ? serve_static(c, path) : -1;
     if (rc == 0)
       return 0;
@@ -526,15 +559,92 @@ static void ws_queue_free(struct conn *c) {
   c->q_len = 0;
 }
 
+void mg_http_set_ws_auth(struct mg_http *h, mg_http_ws_auth_fn fn, void *ud) {
+  h->ws_auth = fn;
+  h->ws_auth_ud = ud;
+}
+
+/* Ask the auth fn about an upgrade request: 0 and the counter, or -1.
+ * cookie_out (optional) gets a malloc'd copy of the Cookie header. */
+static int ws_authorize(struct mg_http *h, struct lws *wsi, char *counter,
+                        size_t len, char **cookie_out) {
+  char cookie[4096] = "";
+  int rc = -1;
+  counter[0] = '\0';
+  if (!h->ws_auth)
+    return 0;
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) > 0 &&
+      lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE) < 0)
+    goto out;
+  if (h->ws_auth(h->ws_auth_ud, cookie, counter, len) != 0)
+    goto out;
+  if (cookie_out && !(*cookie_out = strdup(cookie)))
+    goto out;
+  rc = 0;
+out:
+  OPENSSL_cleanse(cookie, sizeof(cookie));
+  return rc;
+}
+
+static void ws_kill(struct conn *c) {
+  c->closing = 1;
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+size_t mg_http_ws_recheck(struct mg_http *h) {
+  size_t closed = 0;
+  if (!h->ws_auth)
+    return 0;
+  for (struct conn *c = h->ws_clients; c; c = c->ws_next) {
+    char counter[sizeof(c->counter)];
+    if (c->closing)
+      continue;
+    if (c->cookie &&
+        h->ws_auth(h->ws_auth_ud, c->cookie, counter, sizeof(counter)) == 0)
+      continue;
+    /* The session ended (logout, expiry, user removed): no more events. */
+    c->counter[0] = '\0';
+    ws_queue_free(c);
+    ws_kill(c);
+    closed++;
+  }
+  if (closed)
+    mg_log_info("http", "closed %zu WebSocket client(s) whose session ended",
+                closed);
+  return closed;
+}
+
+/* Does client c get an event for counters[0..n)? */
+static int ws_wants(const struct mg_http *h, const struct conn *c,
+                    const char *const *counters, size_t n) {
+  if (c->closing)
+    return 0;
+  if (!h->ws_auth || n == 0)
+    return 1;
+  if (!c->counter[0])
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (counters[i] && strcmp(counters[i], c->counter) == 0)
+      return 1;
+  return 0;
+}
+
 void mg_http_broadcast(struct mg_http *h, const char *json) {
+  mg_http_broadcast_to(h, json, NULL, 0);
+}
+
+void mg_http_broadcast_to(struct mg_http *h, const char *json,
+                          const char *const *counters, size_t n) {
   size_t len = strlen(json);
   for (struct conn *c = h->ws_clients; c; c = c->ws_next) {
+    if (!ws_wants(h, c, counters, n))
+      continue;
     if (c->q_len >= WS_QUEUE_MAX) {
       /* A stuck tablet must not grow our memory; it reconnects and
        * refetches state. */
       mg_log_warn("http", "dropping a WebSocket client %zu messages behind",
                   c->q_len);
-      lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+      ws_kill(c);
       continue;
     }
     struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
@@ -573,6 +683,11 @@ static int ws_write(struct conn *c) {
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len) {
+  /* mTLS: lws asks here with no wsi; len is OpenSSL's preverify_ok.  A
+   * certificate that does not chain to [tls] client_ca fails the handshake
+   * (lws's default would accept it). */
+  if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION)
+    return len ? 0 : 1;
   struct conn *c = user;
   struct mg_http *h = lws_context_user(lws_get_context(wsi));
 
@@ -635,12 +750,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         strcmp(uri, "/api/v1/events") != 0)
       return 1; /* only one WebSocket endpoint */
+    {
+      /* a staff session (U1): no session, no socket */
+      char counter[72];
+      if (ws_authorize(h, wsi, counter, sizeof(counter), NULL)) {
+        mg_log_info("http", "WebSocket upgrade refused: no valid staff session");
+        return 1;
+      }
+    }
     return 0;
   }
   case LWS_CALLBACK_ESTABLISHED:
     memset(c, 0, sizeof(*c));
     c->h = h;
     c->wsi = wsi;
+    /* asked again: the per-session data is fresh here, and the session
+     * may have ended since the filter */
+    if (ws_authorize(h, wsi, c->counter, sizeof(c->counter), &c->cookie))
+      return -1;
     c->is_ws = 1;
     c->ws_next = h->ws_clients;
     if (h->ws_clients)
@@ -665,6 +792,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
       h->n_ws--;
       ws_queue_free(c);
       c->is_ws = 0;
+    }
+    if (c && c->cookie) {
+      OPENSSL_cleanse(c->cookie, strlen(c->cookie));
+      free(c->cookie);
+      c->cookie = NULL;
     }
     return 0;
   default:
@@ -714,6 +846,12 @@ static void finish_destroy(struct mg_http *h);
 
 int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
                   struct mg_http **out, struct mg_err *err) {
+  return mg_http_start_mtls(loop, cfg, NULL, out, err);
+}
+
+int mg_http_start_mtls(uv_loop_t *loop, const struct mg_config *cfg,
+                       const struct mg_http_mtls *mtls, struct mg_http **out,
+                       struct mg_err *err) {
   struct lws_context_creation_info info;
   void *foreign_loops[1] = {loop};
   char host[256];
@@ -798,6 +936,24 @@ int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
   info.ssl_cert_filepath = cfg->cert;
   info.ssl_private_key_filepath = cfg->key;
   info.alpn = "http/1.1";
+  if (mtls && mtls->ca_file) {
+    /* ask for a certificate, verify one that is given, allow none (the
+     * per-path rule is in dispatch) */
+    info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                    LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+    info.ssl_ca_filepath = mtls->ca_file;
+    for (size_t i = 0; mtls->prefixes && mtls->prefixes[i]; i++) {
+      char **np = realloc(h->mtls_prefixes, (h->n_mtls + 1) * sizeof(*np));
+      if (!np || !(np[h->n_mtls] = strdup(mtls->prefixes[i]))) {
+        if (np)
+          h->mtls_prefixes = np;
+        rc = mg_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+      }
+      h->mtls_prefixes = np;
+      h->n_mtls++;
+    }
+  }
   info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
                          SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE;
   if (cfg->tls_min == 1)
@@ -914,6 +1070,11 @@ void mg_http_free(struct mg_http *h) {
     free(h->routes[i].path);
   }
   free(h->routes);
+  for (size_t i = 0; i < h->n_mtls; i++)
+    free(h->mtls_prefixes[i]);
+  free(h->mtls_prefixes);
+  h->mtls_prefixes = NULL;
+  h->n_mtls = 0;
   mg_webroot_free(h->web);
   free(h->scratch);
   h->routes = NULL;
@@ -946,5 +1107,33 @@ int mg_http_query(const char *query, const char *name, char *out,
     }
     p = amp ? amp + 1 : NULL;
   }
+  return 0;
+}
+
+/* The verified client certificate (mg_http_start_mtls). */
+int mg_http_peer_cert(struct mg_http_txn *t, struct mg_http_peer *out) {
+  memset(out, 0, sizeof(*out));
+  if (!t || !t->c || !t->c->wsi)
+    return -ENOTCONN;
+  SSL *ssl = lws_get_ssl(t->c->wsi);
+  X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+  if (!x || SSL_get_verify_result(ssl) != X509_V_OK)
+    return -ENOENT;
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  BN_free(bn);
+  if (!hex)
+    return -ENOMEM;
+  size_t j = 0;
+  for (const char *p = hex; *p && j + 1 < sizeof(out->serial); p++)
+    out->serial[j++] = (char)((*p >= 'A' && *p <= 'F') ? *p + 32 : *p);
+  out->serial[j] = '\0';
+  OPENSSL_free(hex);
+  X509_NAME *sn = X509_get_subject_name(x);
+  if (X509_NAME_get_text_by_NID(sn, NID_commonName, out->cn, sizeof(out->cn)) < 0)
+    out->cn[0] = '\0';
+  if (X509_NAME_get_text_by_NID(sn, NID_organizationName, out->o,
+                                sizeof(out->o)) < 0)
+    out->o[0] = '\0';
   return 0;
 }

@@ -5,7 +5,8 @@
  * swapped without touching the API handlers.
  *
  * - TLS only (1.2 minimum); plain HTTP on the port fails the handshake.
- * - /api/v1/... goes to routes registered with mg_http_route(); every
+ * - /api/v1/... goes to routes registered with mg_http_route() (so does
+ *   any other path a route matches, e.g. the tenant's /t1/...); every
  *   error body is {"error": {"code": "...", "message": "..."}}.
  * - /api/v1/events is the WebSocket for events to the tablets.
  * - Anything else is a static file under web_dir (types, ETag, caching).
@@ -42,6 +43,30 @@ typedef void (*mg_http_handler_fn)(void *ud, struct mg_http_txn *t,
 int mg_http_start(uv_loop_t *loop, const struct mg_config *cfg,
                   struct mg_http **out, struct mg_err *err);
 
+/* Mutual TLS (issue 8, X3; madoguchi-tenantd).  With ca_file set, every
+ * handshake asks for a client certificate; one that is presented must chain
+ * to ca_file (and be in its validity period) or the handshake fails.
+ * Requests whose path starts with one of prefixes[] (NULL-terminated) and
+ * that came without a verified certificate get 401
+ * client_certificate_required before any handler runs. */
+struct mg_http_mtls {
+  const char *ca_file;         /* PEM; copied by lws at start */
+  const char *const *prefixes; /* e.g. {"/t1/records", NULL}; copied */
+};
+/* mg_http_start, with mutual TLS when mtls is not NULL. */
+int mg_http_start_mtls(uv_loop_t *loop, const struct mg_config *cfg,
+                       const struct mg_http_mtls *mtls, struct mg_http **out,
+                       struct mg_err *err);
+/* The verified client certificate of t's connection (out). */
+struct mg_http_peer {
+  char serial[80]; /* lower-case hex of the serial number, no leading zeros */
+  char cn[128];    /* subject commonName, "" when none */
+  char o[128];     /* subject organizationName, "" when none */
+};
+/* 0 and *out; -ENOENT no verified certificate; -ENOTCONN the client went
+ * away.  Valid during the handler call (copy what a queued job needs). */
+int mg_http_peer_cert(struct mg_http_txn *t, struct mg_http_peer *out);
+
 /* The value of `name` in a request's query string into out: 1 found, 0
  * absent, -1 too long for len.  lws has already percent-decoded each
  * argument. */
@@ -71,8 +96,28 @@ int mg_http_header(struct mg_http_txn *t, const char *name, char *buf,
 void mg_http_set_header(struct mg_http_txn *t, const char *name,
                         const char *value);
 
-/* Send a text frame to every WebSocket client (copied).  Clients that fall
- * too far behind are dropped rather than letting memory grow. */
+/* Who may open the events WebSocket (U1, W1).  fn (in: the upgrade's
+ * Cookie header, "" when none) writes the counter the socket serves into
+ * counter (out, NUL-terminated, at most len bytes) and returns 0 to accept;
+ * non-zero refuses the upgrade (no 101).  It is asked again for every open
+ * socket by mg_http_ws_recheck(), which closes those it now refuses (a
+ * session logged out or expired).  The listener keeps a copy of each
+ * socket's Cookie header for that (wiped when the socket closes) and knows
+ * nothing else of sessions.  Without fn (tests of the listener alone) every
+ * upgrade is accepted and receives every event. */
+typedef int (*mg_http_ws_auth_fn)(void *ud, const char *cookie, char *counter,
+                                  size_t len);
+void mg_http_set_ws_auth(struct mg_http *h, mg_http_ws_auth_fn fn, void *ud);
+/* Re-run the auth fn for every WebSocket client; refused ones are closed.
+ * Returns how many were closed. */
+size_t mg_http_ws_recheck(struct mg_http *h);
+
+/* Send a text frame (copied) to the WebSocket clients of the given counters
+ * (counters[0..n)), or to every client when n is 0 (box-wide events).  Clients
+ * that fall too far behind are dropped rather than letting memory grow. */
+void mg_http_broadcast_to(struct mg_http *h, const char *json,
+                          const char *const *counters, size_t n);
+/* mg_http_broadcast_to(h, json, NULL, 0): to every client. */
 void mg_http_broadcast(struct mg_http *h, const char *json);
 
 int mg_http_port(const struct mg_http *h);

@@ -618,6 +618,21 @@ int mg_json_get_bool(const struct mg_json *obj, const char *key) {
 
 /* ---- writer ------------------------------------------------------------- */
 
+/* How mg_json_escape treats a byte: 0 copied as it is (printable ASCII but
+ * '"' and '\\'), 1 escaped (controls, '"', '\\'), 2 the start or middle of a
+ * UTF-8 sequence (checked). */
+#define C8(k) k, k, k, k, k, k, k, k
+static const unsigned char json_class[256] = {
+    C8(1), C8(1), C8(1), C8(1),                         /* 00-1F */
+    0, 0, 1, 0, 0, 0, 0, 0, C8(0),                      /* 20-2F: '"' */
+    C8(0), C8(0), C8(0), C8(0),                         /* 30-4F */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,     /* 50-5F: '\\' */
+    C8(0), C8(0), C8(0), C8(0),                         /* 60-7F */
+    C8(2), C8(2), C8(2), C8(2), C8(2), C8(2), C8(2), C8(2),
+    C8(2), C8(2), C8(2), C8(2), C8(2), C8(2), C8(2), C8(2), /* 80-FF */
+};
+#undef C8
+
 void mg_json_escape(struct mg_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   static const char short_in[] = "\"\\\b\f\n\r\t", short_out[] = "\"\\bfnrt";
@@ -625,9 +640,48 @@ void mg_json_escape(struct mg_buf *b, const char *s, size_t n) {
   if (!s)
     s = "", n = 0;
   const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  /* Most strings need no escape: then one copy, quotes included. */
+  while (i < n) {
+    if (json_class[u[i]] == 0) {
+      i++;
+    } else if (u[i] >= 0xE1 && u[i] <= 0xEF && u[i] != 0xED && n - i >= 3 &&
+               (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80) {
+      i += 3;
+    } else {
+      break;
+    }
+  }
+  if (i == n) {
+    char *p = mg_buf_extend(b, n + 2);
+    if (p) {
+      p[0] = '"';
+      memcpy(p + 1, s, n);
+      p[n + 1] = '"';
+    }
+    return;
+  }
   mg_buf_putc(b, '"');
-  for (size_t i = 0; i < n;) {
+  for (; i < n;) {
+    /* Fast paths for what case states are mostly made of (the escape was
+     * most of a case GET's cost): runs of printable ASCII, four bytes a
+     * step, and well-formed 3-byte UTF-8 outside E0 and ED (kana and
+     * kanji), which utf8_len would accept as it is. */
+    while (n - i >= 4 && !(json_class[u[i]] | json_class[u[i + 1]] |
+                           json_class[u[i + 2]] | json_class[u[i + 3]]))
+      i += 4;
+    if (i == n)
+      break;
     unsigned c = u[i];
+    if (json_class[c] == 0) {
+      i++;
+      continue;
+    }
+    if (c >= 0xE1 && c <= 0xEF && c != 0xED && n - i >= 3 &&
+        (u[i + 1] & 0xC0) == 0x80 && (u[i + 2] & 0xC0) == 0x80) {
+      i += 3;
+      continue;
+    }
     char tmp[7] = {'\\', 'u', '0', '0', hex[c >> 4 & 15], hex[c & 15], '\0'};
     const char *esc = tmp, *sh;
     if (c >= 0x80) {
@@ -637,9 +691,6 @@ void mg_json_escape(struct mg_buf *b, const char *s, size_t n) {
         continue;
       }
       esc = "\xEF\xBF\xBD"; /* U+FFFD, one per invalid byte */
-    } else if (c >= 0x20 && c != '"' && c != '\\') {
-      i++;
-      continue;
     } else if ((sh = memchr(short_in, (int)c, sizeof(short_in) - 1))) {
       tmp[1] = short_out[sh - short_in];
       tmp[2] = '\0';
@@ -743,14 +794,27 @@ void mg_jw_strn(struct mg_jw *w, const char *s, size_t n) {
     mg_json_escape(w->b, s, n);
 }
 
+/* Decimal digits without printf (two vsnprintf calls per number were a
+ * visible part of a case state's cost). */
+static void put_u64(struct mg_buf *b, uint64_t v, int neg) {
+  char tmp[24];
+  size_t i = sizeof(tmp);
+  do
+    tmp[--i] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  if (neg)
+    tmp[--i] = '-';
+  mg_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
 void mg_jw_int(struct mg_jw *w, int64_t v) {
   if (begin_value(w) == 0)
-    mg_buf_printf(w->b, "%" PRId64, v);
+    put_u64(w->b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 void mg_jw_uint(struct mg_jw *w, uint64_t v) {
   if (begin_value(w) == 0)
-    mg_buf_printf(w->b, "%" PRIu64, v);
+    put_u64(w->b, v, 0);
 }
 
 /* The shortest of %.15g..%.17g that reads back as the same double, so 0.1

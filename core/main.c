@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "address.h"
+#include "auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -73,6 +74,58 @@ static void lan_address(char *out, size_t len) {
   freeifaddrs(ifa);
 }
 
+/* The demo's staff accounts (U1), so that a person can log in from the
+ * browser: on the first start a random password is made, kept in
+ * DIR/demo-login.txt (0600) and printed with the URL at every start; the
+ * accounts `demo` (staff) and `demo-chief` (supervisor: unmasking, C2)
+ * reach the box through [auth] users_file (DIR/demo-users.csv, hashes
+ * only).  Not a fixed password written in the README: the demo listens on
+ * every interface, and a published password would let anyone on the LAN
+ * in.  password gets the password (out, NUL-terminated). */
+static int demo_users(const char *dir, char *password, size_t plen,
+                      struct mg_err *err) {
+  char login[PATH_MAX + 32], users[PATH_MAX + 32], hash[MG_AUTH_HASH_MAX];
+  FILE *f = NULL;
+  int rc = 0;
+  mode_t old = umask(077);
+  snprintf(login, sizeof(login), "%s/demo-login.txt", dir);
+  snprintf(users, sizeof(users), "%s/demo-users.csv", dir);
+  password[0] = '\0';
+  if ((f = fopen(login, "re"))) {
+    if (fgets(password, (int)plen, f))
+      password[strcspn(password, "\r\n")] = '\0';
+    fclose(f);
+    f = NULL;
+    if (password[0] && access(users, R_OK) == 0)
+      goto out;
+  }
+  if (plen < 17 || mg_auth_random_b64url(12, password) != 0 ||
+      mg_auth_hash_password(password, hash) != 0) {
+    rc = mg_err_set(err, -EIO, "%s: cannot make the demo password", dir);
+    goto out;
+  }
+  if (!(f = fopen(users, "we")) ||
+      fprintf(f, "id,name,role,password_hash\n"
+                 "demo,デモ職員,staff,%s\n"
+                 "demo-chief,デモ係長,supervisor,%s\n",
+              hash, hash) < 0 ||
+      fclose(f) != 0) {
+    f = NULL;
+    rc = mg_err_set(err, -EIO, "%s: cannot write: %s", users, strerror(errno));
+    goto out;
+  }
+  if (!(f = fopen(login, "we")) || fprintf(f, "%s\n", password) < 0 ||
+      fclose(f) != 0) {
+    f = NULL;
+    rc = mg_err_set(err, -EIO, "%s: cannot write: %s", login, strerror(errno));
+    goto out;
+  }
+  f = NULL;
+out:
+  umask(old);
+  return rc;
+}
+
 static int demo_config(const char *dir_arg, struct mg_config **out,
                        struct mg_err *err) {
   char dir[PATH_MAX], text[16384];
@@ -104,6 +157,7 @@ static int demo_config(const char *dir_arg, struct mg_config **out,
                    "listen = 0.0.0.0:8443\n"
                    "[auth]\n"
                    "require_tablet = no  ; a demo tablet names its counter\n"
+                   "users_file = %s/demo-users.csv\n"
                    "[printer \"demo\"]\n"
                    "plugin = fileprinter\n"
                    "counters = shimin-1, shimin-2\n"
@@ -113,7 +167,7 @@ static int demo_config(const char *dir_arg, struct mg_config **out,
                    "dir = %s\n"
                    "%s",
                    dir, dir, pick_dir(MG_DEFAULT_PLUGIN_DIR, MG_BUILD_PLUGIN_DIR),
-                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), prints,
+                   pick_dir(MG_DEFAULT_WEB_DIR, MG_SOURCE_WEB_DIR), dir, prints,
                    linkage, pack);
   if (n < 0 || n >= (int)sizeof(text))
     return mg_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
@@ -201,10 +255,17 @@ int main(int argc, char **argv) {
       return 1;
     }
     demo_address(cfg);
-    char ip[64];
+    char ip[64], pw[64];
+    if (demo_users(demo, pw, sizeof(pw), &err)) {
+      fprintf(stderr, "madoguchid: %s\n", err.msg);
+      mg_config_free(cfg);
+      return 1;
+    }
     lan_address(ip, sizeof(ip));
     printf("Madoguchi demo: open https://%s:8443/ (or https://localhost:8443/)\n"
-           "State in %s; stop with Ctrl-C.\n", ip, demo);
+           "Log in as demo (staff) or demo-chief (supervisor), password %s,\n"
+           "counter e.g. shimin-1 (the password is kept in %s/demo-login.txt).\n"
+           "State in %s; stop with Ctrl-C.\n", ip, pw, demo, demo);
     fflush(stdout);
   } else if (mg_config_load(config, &cfg, &err)) {
     fprintf(stderr, "madoguchid: %s\n", err.msg);

@@ -57,6 +57,9 @@ int mg_outbox_acked(struct mg_store *st, int64_t seq, time_t now);
 int mg_outbox_rejected(struct mg_store *st, int64_t seq, const char *why);
 int mg_outbox_retry_later(struct mg_store *st, int64_t seq, time_t now,
                           double delay_s, const char *why);
+/* A technician's "send now" (madoctl sync now): every pending row is due
+ * at once, whatever its backoff.  0 or -EIO. */
+int mg_outbox_all_due(struct mg_store *st);
 
 struct mg_outbox_stats {
   int64_t pending;      /* not acked, not rejected */

@@ -38,6 +38,11 @@ struct mg_store {
   int wal_fd;   /* -1 until the first sync */
   int grouped;  /* synchronous=NORMAL, synced by mg_store_sync */
   int dirty;    /* commits since the last sync */
+  struct {      /* mg_store_stmt: hot statements, parsed once */
+    const char *sql; /* a static text: the key is its address */
+    sqlite3_stmt *s;
+  } sc[MG_STORE_STMTS];
+  size_t nsc;
 };
 
 /* Every commit marks the WAL as needing a sync (group commit). */
@@ -597,11 +602,44 @@ void mg_store_close(struct mg_store *st) {
   if (!st)
     return;
   mg_store_sync(st);
+  for (size_t i = 0; i < st->nsc; i++)
+    sqlite3_finalize(st->sc[i].s);
   store_close_db(st->db);
   if (st->wal_fd >= 0)
     close(st->wal_fd);
   free(st->wal);
   free(st);
+}
+
+sqlite3_stmt *mg_store_stmt(struct mg_store *st, const char *sql) {
+  sqlite3_stmt *s = NULL;
+  for (size_t i = 0; i < st->nsc; i++)
+    if (st->sc[i].sql == sql) {
+      sqlite3_reset(st->sc[i].s);
+      sqlite3_clear_bindings(st->sc[i].s);
+      return st->sc[i].s;
+    }
+  if (sqlite3_prepare_v3(st->db, sql, -1,
+                         st->nsc < MG_STORE_STMTS ? SQLITE_PREPARE_PERSISTENT
+                                                  : 0,
+                         &s, NULL) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return NULL;
+  }
+  if (st->nsc < MG_STORE_STMTS) {
+    st->sc[st->nsc].sql = sql;
+    st->sc[st->nsc++].s = s;
+  }
+  return s;
+}
+
+void mg_store_stmt_done(struct mg_store *st, sqlite3_stmt *s) {
+  for (size_t i = 0; s && i < st->nsc; i++)
+    if (st->sc[i].s == s) {
+      sqlite3_reset(s);
+      return;
+    }
+  sqlite3_finalize(s);
 }
 
 int mg_store_group_commit(struct mg_store *st, int on) {

@@ -48,6 +48,19 @@ int mg_store_sync(struct mg_store *st); /* 0 or -errno */
 int mg_store_sync_begin(struct mg_store *st);
 void mg_store_sync_failed(struct mg_store *st);
 
+/* Prepared statements of static SQL texts on the request path (audit
+ * rows, session lookups, outbox rows), parsed once for the store's life
+ * instead of per call: `sql` must be a string literal or other static
+ * text, its address is the key.  Returned reset and unbound (NULL when it
+ * does not prepare: sqlite3_errmsg says why); give it back with
+ * mg_store_stmt_done (in: the statement, NULL is fine), which resets it so
+ * no read transaction stays open.  Past MG_STORE_STMTS texts a statement
+ * is prepared per use and finalized there.  Loop thread only, like the
+ * rest of the store; mg_store_close finalizes them. */
+#define MG_STORE_STMTS 24
+sqlite3_stmt *mg_store_stmt(struct mg_store *st, const char *sql);
+void mg_store_stmt_done(struct mg_store *st, sqlite3_stmt *s);
+
 int mg_store_version(struct mg_store *st);  /* schema version in use */
 int mg_store_latest_version(void);          /* highest this build knows */
 

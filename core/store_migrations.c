@@ -231,6 +231,14 @@ const struct mg__store_migration mg__store_migrations[] = {
            "  key TEXT PRIMARY KEY,\n"
            "  value TEXT NOT NULL\n"
            ");\n"},
+    /* Cross-floor cases (issue 8, C1, G5, core/visit_transfer.h): every
+     * change bumps a case's version (the tenant keeps the newest; last
+     * writer wins), and a case fetched from the tenant remembers the box
+     * it was made on (NULL: made here). */
+    [7] = {"case versions and origin box",
+           "ALTER TABLE visits ADD COLUMN version INTEGER NOT NULL "
+           "DEFAULT 0;\n"
+           "ALTER TABLE visits ADD COLUMN origin_box TEXT;\n"},
 };
 
 const int mg__store_latest =

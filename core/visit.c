@@ -12,11 +12,15 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "outbox.h"
 #include "pack.h"
+#include "visit_cache.h"
+#include "visit_transfer.h"
 
 /* An audit row of a read, waiting for the next group commit. */
 struct pending_audit {
@@ -40,6 +44,18 @@ struct mg_visits {
     sqlite3_stmt *s;
   } sc[STMT_CACHE];
   size_t nsc;
+  /* issue 8: one more step inside the next change's transaction (the
+   * submission's outbox row), and who hears of a row queued for the
+   * tenant (the daemon kicks the sync client; visits know nothing of it) */
+  int (*tx_hook)(void *ud);
+  void *tx_hook_ud;
+  void (*on_queued)(void *ud);
+  void *on_queued_ud;
+  /* a case snapshot was queued since the daemon last asked: it kicks the
+   * sync client on its 250 ms flush tick (debounced; C1, G5) */
+  int cases_queued;
+  /* case states as the API shows them (visit_cache.h): wiped on purge */
+  struct mg_visit_cache *cache;
 };
 
 /* Prepared statements of static SQL texts, parsed once for the daemon's
@@ -188,6 +204,8 @@ void mg_visits_audit(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visits_flush(struct mg_visits *vs) {
   sqlite3 *db;
   int ok;
+  if (vs) /* the daemon's 250 ms tick: cached residents' data ages out */
+    mg_visit_cache_expire(vs->cache, mg_visit_cache_now());
   if (!vs || !vs->nq)
     return 0;
   db = mg_store_db(vs->st);
@@ -219,11 +237,11 @@ static void person_free(struct mg_visit_person *p) {
   free(p->address);
 }
 
-static int seal_personal(struct mg_visits *vs, const char *id,
-                         const struct mg_visit_person *people, size_t n,
-                         const char *free_text, const char *token,
-                         const struct mg_visit_value *values, size_t nv,
-                         unsigned char **blob, size_t *blen) {
+int mg__visit_seal_personal(struct mg_visits *vs, const char *id,
+                            const struct mg_visit_person *people, size_t n,
+                            const char *free_text, const char *token,
+                            const struct mg_visit_value *values, size_t nv,
+                            unsigned char **blob, size_t *blen) {
   struct mg_buf b;
   struct mg_jw w;
   char date[16];
@@ -350,8 +368,8 @@ out:
 
 /* A note's associated data: its case, author and time, so that no other
  * sealed blob (the case's personal data, another note) opens as this note. */
-static void note_aad(const char *id, const char *author, const char *at,
-                     char out[200]) {
+void mg__note_aad(const char *id, const char *author, const char *at,
+                 char out[200]) {
   snprintf(out, 200, "%s/note/%s/%s", id, author, at);
 }
 
@@ -457,7 +475,7 @@ static int load_rows(struct mg_visits *vs, struct mg_visit *v,
     col_copy(s, 0, x->author, sizeof(x->author));
     col_copy(s, 1, x->counter, sizeof(x->counter));
     col_copy(s, 2, x->at, sizeof(x->at));
-    note_aad(v->id, x->author, x->at, aad);
+    mg__note_aad(v->id, x->author, x->at, aad);
     if (mg_open(vs->key, aad, sqlite3_column_blob(s, 3),
                 (size_t)sqlite3_column_bytes(s, 3), &plain, &plen)) {
       rc = -EIO;
@@ -665,8 +683,45 @@ int mg_visit_guide(const struct mg_visit *v, const struct mg_pack *p,
 /* Creating                                                               */
 
 const struct mg_key *mg__visits_key(struct mg_visits *vs) { return vs->key; }
+struct mg_store *mg__visits_store(struct mg_visits *vs) { return vs->st; }
 
 int mg__visits_sync(struct mg_visits *vs) { return mg_store_sync(vs->st); }
+
+void mg__visit_tx_hook(struct mg_visits *vs, int (*fn)(void *ud), void *ud) {
+  vs->tx_hook = fn;
+  vs->tx_hook_ud = ud;
+}
+
+void mg_visits_set_on_queued(struct mg_visits *vs, void (*fn)(void *ud),
+                             void *ud) {
+  vs->on_queued = fn;
+  vs->on_queued_ud = ud;
+}
+
+void mg__visits_queued(struct mg_visits *vs) {
+  if (vs->on_queued)
+    vs->on_queued(vs->on_queued_ud);
+}
+
+int mg_visits_take_cases_queued(struct mg_visits *vs) {
+  int q = vs && vs->cases_queued;
+  if (vs)
+    vs->cases_queued = 0;
+  return q;
+}
+
+/* Case versions grow with time (C1, G5): a change makes
+ * max(version + 1, microseconds since the epoch), so two boxes that
+ * change the same version make different versions and the later change
+ * is the greater (the tenant keeps the greatest; an equal version with
+ * other content would be refused as a conflict, docs/tenant-api.md).  A
+ * clock behind the stored version still moves it on by one. */
+static int64_t clock_us(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+    return 0;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int mg_visits_create(struct mg_store *st, const struct mg_key *key,
                      struct mg_pack_service *packs, const struct mg_config *cfg,
@@ -678,14 +733,24 @@ int mg_visits_create(struct mg_store *st, const struct mg_key *key,
   vs->key = key;
   vs->packs = packs;
   vs->cfg = cfg;
+  if (mg_visit_cache_create(&vs->cache)) {
+    free(vs);
+    return -ENOMEM;
+  }
   *out = vs;
   return 0;
+}
+
+struct mg_visit_cache *mg__visits_cache(struct mg_visits *vs) {
+  return vs ? vs->cache : NULL;
 }
 
 void mg_visits_free(struct mg_visits *vs) {
   mg_visits_flush(vs);
   for (size_t i = 0; vs && i < vs->nsc; i++)
     sqlite3_finalize(vs->sc[i].s);
+  if (vs)
+    mg_visit_cache_free(vs->cache);
   free(vs);
 }
 
@@ -750,8 +815,8 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   hexlify(raw, sizeof(raw), id);
-  if ((rc = seal_personal(vs, id, people, n_people, "", token, NULL, 0, &blob,
-                          &blen))) {
+  if ((rc = mg__visit_seal_personal(vs, id, people, n_people, "", token, NULL,
+                                    0, &blob, &blen))) {
     rc = mg_err_set(err, rc, "cannot seal the personal data");
     goto out;
   }
@@ -776,7 +841,7 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
         db,
         "INSERT INTO visits (id, number, token_hash, life_event, pack_commit, "
         "counter, created_by, created_at, filing_date, facts, personal, "
-        "updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?8)",
+        "updated_at, version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?8,1)",
         -1, &s, NULL);
     const char *txt[] = {id, number, th, life_event, mg_pack_use_commit(u),
                          a->counter, a->user, now, fdate, facts};
@@ -797,12 +862,15 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
   }
   char obj[48];
   snprintf(obj, sizeof(obj), "visit:%s", id);
+  /* version 1, queued for the tenant with the case (cross-floor, C1) */
   if (finish(db, mg_audit_append(vs->st, time(NULL), a->user, a->counter,
-                                 "visit.create", obj, life_event) == 0) !=
+                                 "visit.create", obj, life_event) == 0 &&
+                     mg_outbox_case_changed(vs->st, id, 1) == 0) !=
       SQLITE_OK) {
     rc = db_fail(db, err, "created");
     goto out;
   }
+  vs->cases_queued = 1;
   mg_log_info("visit", "case %s opened at %s by %s (%zu people)", id,
               a->counter, a->user, n_people);
   rc = load_by(vs, a, "id", id, out, err);
@@ -836,8 +904,34 @@ void mg__visit_end(struct mg_visits *vs, struct mg__change *c) {
   mg_visit_free(c->v);
 }
 
+/* The one place every change of a case commits through (issue 8, C1, G5):
+ * touch updated_at, bump the version (clock_us: versions grow with time)
+ * and queue the case's snapshot for the tenant (outbox row, payload
+ * exported when the batch is built), inside the change's transaction.  0, -ENOENT (no such case) or -EIO. */
+static int bump_version(struct mg_visits *vs, const char *id,
+                        const char *now) {
+  sqlite3_stmt *s = mg__visit_stmt(
+      vs, "UPDATE visits SET updated_at = ?1, version = MAX(version + 1, "
+          "?3) WHERE id = ?2 RETURNING version");
+  int64_t version = -1;
+  int rc = -EIO;
+  if (!s || sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+      sqlite3_bind_int64(s, 3, clock_us()) != SQLITE_OK)
+    goto out;
+  if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+    rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+    goto out;
+  }
+  version = sqlite3_column_int64(s, 0);
+  rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+out:
+  mg__visit_stmt_done(vs, s);
+  return rc ? rc : mg_outbox_case_changed(vs->st, id, version);
+}
+
 /* Run statements (each with its text args) and the audit row in one
- * transaction, and touch updated_at. */
+ * transaction, and bump the case's version (bump_version). */
 int mg__visit_apply(struct mg_visits *vs, const struct mg_visit_actor *a,
                  const char *id, const struct mg__stmt *sv, size_t n,
                  const char *action, const char *detail, struct mg_err *err) {
@@ -858,9 +952,8 @@ int mg__visit_apply(struct mg_visits *vs, const struct mg_visit_actor *a,
     ok = rc == SQLITE_DONE;
     mg__visit_stmt_done(vs, s);
   }
-  const char *up[] = {now, id};
-  ok = ok && exec_args(vs, "UPDATE visits SET updated_at = ?1 WHERE id = ?2",
-                       up, 2) == SQLITE_OK;
+  ok = ok && bump_version(vs, id, now) == 0;
+  ok = ok && (!vs->tx_hook || vs->tx_hook(vs->tx_hook_ud) == 0);
   if (ok) {
     char obj[48];
     snprintf(obj, sizeof(obj), "visit:%s", id);
@@ -869,12 +962,41 @@ int mg__visit_apply(struct mg_visits *vs, const struct mg_visit_actor *a,
   }
   if (finish(db, ok) != SQLITE_OK)
     return db_fail(db, err, "changed");
+  vs->cases_queued = 1;
+  return 0;
+}
+
+/* The answer in a loaded case, as a reload would show it (answers are
+ * looked up by question: their order does not matter).  0 or -ENOMEM. */
+static int set_answer(struct mg_visit *v, const char *question, int yes) {
+  void *n;
+  char *q;
+  for (size_t i = 0; i < v->n_answers; i++)
+    if (strcmp(v->answers[i].question, question) == 0) {
+      v->answers[i].yes = yes;
+      return 0;
+    }
+  if (!(q = strdup(question)))
+    return -ENOMEM;
+  if (!(n = realloc(v->answers, (v->n_answers + 1) * sizeof(*v->answers)))) {
+    free(q);
+    return -ENOMEM;
+  }
+  v->answers = n;
+  v->answers[v->n_answers].question = q;
+  v->answers[v->n_answers++].yes = yes;
   return 0;
 }
 
 int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *id, const char *question, int yes,
                     struct mg_err *err) {
+  return mg_visit_answer_get(vs, a, id, question, yes, NULL, err);
+}
+
+int mg_visit_answer_get(struct mg_visits *vs, const struct mg_visit_actor *a,
+                        const char *id, const char *question, int yes,
+                        struct mg_visit **out, struct mg_err *err) {
   struct mg__change c;
   struct mg_guide_input in;
   struct mg_guide_state gs;
@@ -909,6 +1031,12 @@ int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
   /* the question only: an answer (e.g. to the support-measures question)
    * is the resident's data, and audit rows outlive the case */
   rc = mg__visit_apply(vs, a, id, sv, 1, "visit.answer", question, err);
+  /* the case as it is now, without loading it again (issue 4's latency);
+   * on no memory the caller loads it */
+  if (rc == 0 && out && set_answer(c.v, question, yes) == 0) {
+    *out = c.v;
+    c.v = NULL;
+  }
 out:
   mg_guide_state_free(&gs);
   mg__visit_end(vs, &c);
@@ -926,7 +1054,7 @@ int mg__visit_store(struct mg_visits *vs, const struct mg_visit_actor *a,
   const char *id = v->id;
   unsigned char *blob = NULL;
   size_t blen = 0;
-  int rc = seal_personal(vs, id, people, n, free_text, v->token,
+  int rc = mg__visit_seal_personal(vs, id, people, n, free_text, v->token,
                          v->values, v->n_values, &blob, &blen);
   if (rc)
     return mg_err_set(err, rc, "cannot seal the personal data");
@@ -966,8 +1094,9 @@ int mg_visit_set_people(struct mg_visits *vs, const struct mg_visit_actor *a,
     copy[i].support |= c.v->people[i].support;
   snprintf(detail, sizeof(detail), "%zu people", n_people);
   /* the household screen now holds the basic four: form values typed for
-   * them give way (they are read from the people again) */
-  mg__visit_values_drop_people(c.v);
+   * them give way (they are read from the people again), except what a
+   * card read and the new people still hold unchanged */
+  mg__visit_values_drop_people(c.v, copy, n_people);
   rc = mg__visit_store(vs, a, c.v, copy, n_people, c.v->free_text, NULL, NULL, 0,
                       "visit.people", detail, err);
 out:
@@ -1077,7 +1206,7 @@ int mg_visit_add_note(struct mg_visits *vs, const struct mg_visit_actor *a,
     goto out;
   }
   mg_store_time(time(NULL), now);
-  note_aad(id, a->user, now, aad);
+  mg__note_aad(id, a->user, now, aad);
   if ((rc = mg_seal(vs->key, aad, text, strlen(text), &blob, &blen))) {
     rc = mg_err_set(err, rc, "cannot seal the note");
     goto out;
@@ -1216,6 +1345,43 @@ int mg_visit_masked(const struct mg_visit *v, const struct mg_visit_actor *a,
 /* ---------------------------------------------------------------------- */
 /* Housekeeping                                                           */
 
+/* Close open cases created before args[2] (now, purge_after, cut): each
+ * closed case's version is bumped and its snapshot queued for the tenant,
+ * as for any change (bump_version).  Inside the caller's transaction. */
+static int close_open(struct mg_visits *vs, const char *const *args,
+                      size_t *n) {
+  sqlite3_stmt *s = mg__visit_stmt(
+      vs, "UPDATE visits SET status = 'closed', closed_at = ?1, "
+          "purge_after = ?2, updated_at = ?1, version = MAX(version + 1, ?4) "
+          "WHERE status = 'open' AND created_at < ?3 RETURNING id, version");
+  struct closed {
+    char id[33];
+    int64_t version;
+  } *c = NULL;
+  size_t nc = 0;
+  int rc = s ? SQLITE_OK : SQLITE_ERROR;
+  for (int i = 0; rc == SQLITE_OK && i < 3; i++)
+    rc = sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) /* the real clock, not the housekeeping's "now" */
+    rc = sqlite3_bind_int64(s, 4, clock_us());
+  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    void *m = realloc(c, (nc + 1) * sizeof(*c));
+    if (!m)
+      break;
+    c = m;
+    col_copy(s, 0, c[nc].id, sizeof(c[nc].id));
+    c[nc++].version = sqlite3_column_int64(s, 1);
+    rc = SQLITE_OK;
+  }
+  mg__visit_stmt_done(vs, s);
+  rc = rc == SQLITE_DONE ? 0 : -EIO;
+  for (size_t i = 0; rc == 0 && i < nc; i++)
+    rc = mg_outbox_case_changed(vs->st, c[i].id, c[i].version);
+  *n = nc;
+  free(c);
+  return rc;
+}
+
 int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
                            size_t *purged) {
   sqlite3 *db = mg_store_db(vs->st);
@@ -1241,12 +1407,7 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     const char *args[] = {now_s, purge, cut};
     if (begin(db) != SQLITE_OK)
       return -EIO;
-    int ok = exec_args(vs,
-                       "UPDATE visits SET status = 'closed', closed_at = ?1, "
-                       "purge_after = ?2 WHERE status = 'open' AND "
-                       "created_at < ?3",
-                       args, 3) == SQLITE_OK;
-    nc = (size_t)sqlite3_changes(db);
+    int ok = close_open(vs, args, &nc) == 0;
     if (ok && nc) {
       char d[80];
       snprintf(d, sizeof(d), "%zu case(s) at close of business", nc);
@@ -1254,6 +1415,10 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     }
     if (finish(db, ok) != SQLITE_OK)
       rc = -EIO;
+    else if (nc)
+      vs->cases_queued = 1;
+    if (nc) /* closed cases are not kept in memory (visit_cache.h) */
+      mg_visit_cache_drop(vs->cache, NULL);
   }
   if (rc == 0) {
     const char *args[] = {now_s};
@@ -1270,6 +1435,8 @@ int mg_visits_housekeeping(struct mg_visits *vs, time_t now, size_t *closed,
     }
     if (finish(db, ok) != SQLITE_OK)
       rc = -EIO;
+    if (np) /* nothing of a purged case stays in memory either */
+      mg_visit_cache_drop(vs->cache, NULL);
     /* secure_delete zeroed the pages; the WAL still holds the old page
      * images until a checkpoint, so take them out too. */
     if (rc == 0 && np)

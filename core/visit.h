@@ -121,6 +121,10 @@ int mg_visits_create(struct mg_store *st, const struct mg_key *key,
                      struct mg_pack_service *packs, const struct mg_config *cfg,
                      struct mg_visits **out);
 void mg_visits_free(struct mg_visits *vs); /* NULL is fine */
+/* fn(ud) is called on the loop after a commit queued a row for the city's
+ * tenant (a submitted application): the daemon kicks the sync client. */
+void mg_visits_set_on_queued(struct mg_visits *vs, void (*fn)(void *ud),
+                             void *ud);
 void mg_visit_free(struct mg_visit *v);    /* NULL is fine */
 
 /* Results: 0, or a negative errno with err's message meant for the API:
@@ -160,6 +164,12 @@ int mg_visit_by_number(struct mg_visits *vs, const struct mg_visit_actor *a,
 int mg_visit_answer(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *id, const char *question, int yes,
                     struct mg_err *err);
+/* The same, and on success *out (caller frees; left as it was when out is
+ * NULL or memory ran out) is the case as it is now, as mg_visit_get would
+ * load it for a: the answer's reply needs no second load. */
+int mg_visit_answer_get(struct mg_visits *vs, const struct mg_visit_actor *a,
+                        const char *id, const char *question, int yes,
+                        struct mg_visit **out, struct mg_err *err);
 int mg_visit_set_people(struct mg_visits *vs, const struct mg_visit_actor *a,
                         const char *id, const struct mg_visit_person *people,
                         size_t n_people, struct mg_err *err);

@@ -21,8 +21,11 @@
 #include "daemon.h"
 #include "log.h"
 #include "slip.h"
+#include "tenant_sync.h"
 #include "visit.h"
 #include "visit_api_internal.h"
+#include "visit_cache.h"
+#include "visit_transfer.h"
 
 int mg__who_require(struct mg_daemon *d, struct mg_http_txn *t, int csrf,
                    struct mg__who *w) {
@@ -63,22 +66,49 @@ void mg__api_reply_buf(struct mg_http_txn *t, int status, struct mg_buf *b) {
   mg_buf_free(b);
 }
 
-/* Answer with the whole case (loaded again after a change). */
-static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
-                        const struct mg__who *w, const char *id, int status,
-                        const char *token, const char *audit) {
+/* Answer with the whole case (loaded again after a change); fresh >= 0
+ * (resume): plus "origin_box" (where a case from another floor came from)
+ * and "fresh" (false: this box's copy, the tenant not asked in time). */
+static void reply_state_ex(struct mg_daemon *d, struct mg_http_txn *t,
+                           const struct mg__who *w, const char *id,
+                           int status, const char *token, const char *audit,
+                           int fresh) {
   struct mg_visit *v = NULL;
   struct mg_err e = {{0}};
   struct mg_buf b;
   struct mg_jw jw;
-  int rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
+  struct mg_visit_cache *vc = mg__visits_cache(d->visits);
+  struct mg_pack_use *u;
+  time_t now = mg_visit_cache_now();
+  int64_t version = 0;
+  char commit[48];
+  int rc;
+  /* The state this counter was last shown at this version is sent as it
+   * was, while its pack release is still on the box (visit_cache.h: what
+   * may be kept, and for how long).  The read is audited all the same. */
+  int cache = !token && mg_visit_cache_version(d->visits, id, &version) == 0;
+  mg_buf_init(&b);
+  if (cache &&
+      mg_visit_cache_get(vc, id, version, w->a.counter, now, &b, commit) == 0) {
+    if ((u = mg_pack_service_acquire_commit(d->packs, commit))) {
+      mg_pack_service_release(d->packs, u);
+      if (audit)
+        mg_visits_audit(d->visits, &w->a, audit, id, "");
+      goto send;
+    }
+    mg_visit_cache_drop(vc, id);
+    if (b.data)
+      OPENSSL_cleanse(b.data, b.len);
+    mg_buf_reset(&b);
+  }
+  rc = mg_visit_get(d->visits, &w->a, id, &v, &e);
   if (rc) {
+    mg_buf_free(&b);
     mg__api_reply_err(t, rc, &e);
     return;
   }
   if (audit)
     mg_visits_audit(d->visits, &w->a, audit, id, "");
-  mg_buf_init(&b);
   mg_jw_init(&jw, &b);
   if (token) { /* once, at creation: the tablet may show or print it */
     mg_jw_obj(&jw);
@@ -88,13 +118,63 @@ static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
   rc = mg_visit_state_json(d->visits, v, &w->a, &jw, &e);
   if (token)
     mg_jw_obj_end(&jw);
+  if (rc == 0 && cache && !b.oom && mg_visit_cache_ok(v))
+    mg_visit_cache_put(vc, id, version, w->a.counter, v->pack_commit, now,
+                       b.data, b.len);
   mg_visit_free(v);
   if (rc) {
+    if (b.data)
+      OPENSSL_cleanse(b.data, b.len);
     mg_buf_free(&b);
     mg__api_reply_err(t, rc, &e);
     return;
   }
+send:;
+  char origin[72] = "";
+  if (fresh >= 0 && !token && b.len && b.data[b.len - 1] == '}' &&
+      mg_visit_origin_box(d->visits, id, origin) == 0) {
+    b.len--; /* the state object gets two more members */
+    mg_buf_puts(&b, ",\"origin_box\":");
+    if (*origin)
+      mg_json_escape(&b, origin, strlen(origin));
+    else
+      mg_buf_puts(&b, "null");
+    mg_buf_puts(&b, fresh ? ",\"fresh\":true}" : ",\"fresh\":false}");
+  }
   mg__api_reply_buf(t, status, &b);
+}
+
+static void reply_state(struct mg_daemon *d, struct mg_http_txn *t,
+                        const struct mg__who *w, const char *id, int status,
+                        const char *token, const char *audit) {
+  reply_state_ex(d, t, w, id, status, token, audit, -1);
+}
+
+/* As reply_state for a case just changed and still in memory (v: taken
+ * and freed here), without loading it again; kept for the next GET. */
+static void reply_loaded(struct mg_daemon *d, struct mg_http_txn *t,
+                         const struct mg__who *w, struct mg_visit *v) {
+  struct mg_err e = {{0}};
+  struct mg_buf b;
+  struct mg_jw jw;
+  int64_t version = 0;
+  int cache = mg_visit_cache_version(d->visits, v->id, &version) == 0;
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  int rc = mg_visit_state_json(d->visits, v, &w->a, &jw, &e);
+  if (rc == 0 && cache && !b.oom && mg_visit_cache_ok(v))
+    mg_visit_cache_put(mg__visits_cache(d->visits), v->id, version,
+                       w->a.counter, v->pack_commit, mg_visit_cache_now(),
+                       b.data, b.len);
+  mg_visit_free(v);
+  if (rc) {
+    if (b.data)
+      OPENSSL_cleanse(b.data, b.len);
+    mg_buf_free(&b);
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg__api_reply_buf(t, 200, &b);
 }
 
 /* A JSON object body; answers 400 and returns NULL otherwise. */
@@ -234,6 +314,19 @@ static void life_events(void *ud, struct mg_http_txn *t,
     mg_jw_obj_end(&jw);
   }
   mg_jw_arr_end(&jw);
+  /* Every procedure of the pack, for staff adding one by hand (G1). */
+  mg_jw_key(&jw, "procedures");
+  mg_jw_arr(&jw);
+  for (size_t i = 0; i < p->n_procedures; i++) {
+    const struct mg_pack_procedure *pr = &p->procedures[i];
+    mg_jw_obj(&jw);
+    mg_jw_kstr(&jw, "id", pr->id);
+    mg_jw_kstr(&jw, "name", pr->name);
+    mg_jw_kstr(&jw, "counter", pr->counter);
+    mg_jw_kstr(&jw, "kind", pr->kind == MG_PACK_PROC_INFO ? "info" : "form");
+    mg_jw_obj_end(&jw);
+  }
+  mg_jw_arr_end(&jw);
   mg_jw_obj_end(&jw);
   mg_pack_service_release(d->packs, u);
   mg__api_reply_buf(t, 200, &b);
@@ -291,8 +384,253 @@ out:
   mg_json_free(doc);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Resume and search, here or from another floor                          */
+
+/* For staff at the counter: the slip's case may be on another floor's
+ * box, and the city's tenant that would hand it over cannot be reached. */
+#define MSG_TENANT_UNREACHABLE                                               \
+  "この受付票の手続は別のフロアの窓口端末で始められた可能性がありますが、"   \
+  "市のサーバーに接続できないため、ここでは呼び出せません。しばらくしてから" \
+  "もう一度読み取るか、手続を始めたフロアの窓口にご案内ください。"
+#define MSG_TENANT_ERROR                                                     \
+  "市のサーバーから受け取った手続を読み込めませんでした。システム担当者に"   \
+  "連絡してください。"
+
+/* Does this box sync with the city's tenant ([sync] url)? */
+static int syncs(const struct mg_daemon *d) {
+  return d->sync && d->cfg->sync_url && *d->cfg->sync_url;
+}
+
+/* A request waiting for the tenant (cross-floor, issue 8, C1, G5). */
+enum fetch_kind {
+  FETCH_RESUME,  /* not here: the tenant's copy, or 404 / 503 */
+  FETCH_REFRESH, /* here: a newer copy within [sync] fetch_timeout, or ours */
+  FETCH_SEARCH,  /* a number not here: imported, then the search runs */
+};
+
+struct fetch_job {
+  uv_timer_t timer; /* FETCH_REFRESH's deadline; closed when the job ends */
+  struct mg_daemon *d;
+  struct mg_http_txn *t;
+  struct mg__who w;
+  enum fetch_kind kind;
+  int by_token, answered;
+  char id[33];                      /* FETCH_REFRESH: the case here */
+  char *kana, *birth_date, *number; /* FETCH_SEARCH: the query (wiped) */
+};
+
+static void wipe_str(char *s) {
+  if (s)
+    OPENSSL_cleanse(s, strlen(s));
+  free(s);
+}
+
+static void job_free(uv_handle_t *h) {
+  struct fetch_job *j = h->data;
+  wipe_str(j->kana);
+  wipe_str(j->birth_date);
+  wipe_str(j->number);
+  OPENSSL_cleanse(&j->w, sizeof(j->w));
+  free(j);
+}
+
+/* The job ends once the tenant has answered (or could not be asked). */
+static void job_end(struct fetch_job *j) {
+  uv_timer_stop(&j->timer);
+  uv_close((uv_handle_t *)&j->timer, job_free);
+}
+
+static struct fetch_job *job_new(struct mg_daemon *d, struct mg_http_txn *t,
+                                 const struct mg__who *w,
+                                 enum fetch_kind kind) {
+  struct fetch_job *j = calloc(1, sizeof(*j));
+  if (!j)
+    return NULL;
+  if (uv_timer_init(&d->loop, &j->timer)) {
+    free(j);
+    return NULL;
+  }
+  j->timer.data = j;
+  j->d = d;
+  j->t = t;
+  j->kind = kind;
+  mg__who_copy(&j->w, w);
+  return j;
+}
+
+static void on_fetched(void *ud, int rc, unsigned char *json, size_t len,
+                       const char *origin_box);
+static void on_deadline(uv_timer_t *tm);
+
+/* Ask the tenant (exactly one of digits / th, the token's SHA-256); with
+ * deadline_ms the deadline starts first, so an answer that came at once
+ * still finds the timer running.  0: on_fetched follows; otherwise the job
+ * is ended here and the caller answers. */
+static int job_start(struct fetch_job *j, const char *digits, const char *th,
+                     uint64_t deadline_ms) {
+  if (deadline_ms)
+    uv_timer_start(&j->timer, on_deadline, deadline_ms, 0);
+  int rc = mg_sync_fetch_case(j->d->sync, digits, th, on_fetched, j);
+  if (rc)
+    job_end(j);
+  return rc;
+}
+
+/* The 8 digits of a number that mg_visit_by_number accepted. */
+static void number_only_digits(const char *number, char digits[9]) {
+  size_t n = 0;
+  for (const char *p = number; *p && n < 8; p++)
+    if (*p >= '0' && *p <= '9')
+      digits[n++] = *p;
+  digits[n] = 0;
+}
+
+/* FETCH_RESUME: the tenant's answer for a case not here. */
+static void resume_answer(struct fetch_job *j, int rc, const char *id) {
+  const char *how = j->by_token ? "token" : "number";
+  if (rc == 0) {
+    char detail[40];
+    snprintf(detail, sizeof(detail), "%s, from the tenant", how);
+    mg_visits_audit(j->d->visits, &j->w.a, "visit.resume", id, detail);
+    reply_state_ex(j->d, j->t, &j->w, id, 200, NULL, NULL, 1);
+    return;
+  }
+  mg_visits_audit(j->d->visits, &j->w.a, "visit.resume_failed", NULL, how);
+  if (rc == -ENOENT)
+    mg_http_reply_error(j->t, 404, "not_found",
+                        j->by_token ? "no case has this continuation token"
+                                    : "no case has this procedure number");
+  else if (rc == -EAGAIN)
+    mg_http_reply_error(j->t, 503, "tenant_unreachable",
+                        MSG_TENANT_UNREACHABLE);
+  else
+    mg_http_reply_error(j->t, 502, "tenant_error", MSG_TENANT_ERROR);
+}
+
+/* FETCH_REFRESH: this box's copy, newer if the tenant gave one in time;
+ * fresh: the tenant answered (its copy is not newer, or was imported). */
+static void refresh_answer(struct fetch_job *j, int fresh, int imported) {
+  char detail[48];
+  j->answered = 1;
+  snprintf(detail, sizeof(detail), "%s%s", j->by_token ? "token" : "number",
+           imported ? ", newer from the tenant" : "");
+  mg_visits_audit(j->d->visits, &j->w.a, "visit.resume", j->id, detail);
+  reply_state_ex(j->d, j->t, &j->w, j->id, 200, NULL, NULL, fresh);
+}
+
+static void search_reply(struct mg_daemon *d, struct mg_http_txn *t,
+                         const struct mg__who *w, const char *kana,
+                         const char *bd, const char *number, int fresh);
+
+static void on_deadline(uv_timer_t *tm) {
+  struct fetch_job *j = tm->data;
+  if (j->answered)
+    return;
+  /* never fail a resume because of the tenant: the case is here */
+  mg_log_info("visit", "case %s: the tenant did not answer within [sync] "
+              "fetch_timeout; this box's copy is shown", j->id);
+  refresh_answer(j, 0, 0);
+}
+
+static void on_fetched(void *ud, int rc, unsigned char *json, size_t len,
+                       const char *origin_box) {
+  struct fetch_job *j = ud;
+  struct mg_err e = {{0}};
+  char id[33] = "";
+  int imported = 0;
+  uv_timer_stop(&j->timer);
+  if (rc == 0) {
+    /* -ESTALE: this box has the same or a newer version (or the case came
+     * twice at once): the one here is the newest */
+    rc = mg_visit_import(j->d->visits, json, len, origin_box, id, &e);
+    imported = rc == 0;
+    if (rc == -ESTALE && id[0])
+      rc = 0;
+    if (rc) { /* e names the place and the rule, never a value */
+      mg_log_err("visit", "a case from the tenant cannot be imported: %s",
+                 e.msg);
+      rc = -EBADMSG;
+    }
+  }
+  if (json) {
+    OPENSSL_cleanse(json, len);
+    free(json);
+  }
+  if (j->kind == FETCH_RESUME) {
+    resume_answer(j, rc, id);
+  } else if (j->kind == FETCH_REFRESH) {
+    if (imported) /* also when the deadline answered: the next resume has it */
+      mg_log_info("visit", "case %s: a newer version from the tenant "
+                  "replaced this box's copy", j->id);
+    if (!j->answered)
+      refresh_answer(j, rc == 0 || rc == -ENOENT, imported);
+  } else {
+    search_reply(j->d, j->t, &j->w, j->kana, j->birth_date, j->number,
+                 rc == 0 || rc == -ENOENT);
+  }
+  job_end(j);
+}
+
+/* Nothing here has the token or number: ask the tenant (C1, G5).  0 when
+ * the answer follows from on_fetched; -ENOENT when the box does not sync
+ * (the caller answers 404 as before); other: answered here. */
+static int resume_from_tenant(struct mg_daemon *d, struct mg_http_txn *t,
+                              const struct mg__who *w, const char *token,
+                              const char *number) {
+  char th[65] = "", digits[9] = "";
+  struct fetch_job *j;
+  int rc;
+  if (!syncs(d))
+    return -ENOENT;
+  if (*token) {
+    if (strncmp(token, "MG1:", 4) == 0)
+      token += 4;
+    if (mg_sha256_hex(token, strlen(token), th))
+      return -ENOENT;
+  } else {
+    number_only_digits(number, digits); /* checked by mg_visit_by_number */
+  }
+  if (!(j = job_new(d, t, w, FETCH_RESUME)))
+    return -ENOENT;
+  j->by_token = *th != 0;
+  rc = job_start(j, *th ? NULL : digits, *th ? th : NULL, 0);
+  if (rc == 0)
+    return 0;
+  /* not even asked: not enrolled, circuit open, stopping */
+  mg_visits_audit(d->visits, &w->a, "visit.resume_failed", NULL,
+                  *th ? "token" : "number");
+  if (rc == -EAGAIN)
+    mg_http_reply_error(t, 503, "tenant_unreachable", MSG_TENANT_UNREACHABLE);
+  else
+    mg_http_reply_error(t, 502, "tenant_error", MSG_TENANT_ERROR);
+  return rc == -ENOENT ? -EIO : rc; /* answered: not the caller's 404 */
+}
+
+/* The case is here, and the box syncs: another floor may have changed it
+ * since (1F → 2F → 1F).  Ask the tenant by the case's own token hash (the
+ * number could be another city box's), wait at most [sync] fetch_timeout,
+ * import a newer copy.  0: answered later (refresh_answer); otherwise the
+ * tenant cannot be asked now and the caller answers with this copy. */
+static int refresh_from_tenant(struct mg_daemon *d, struct mg_http_txn *t,
+                               const struct mg__who *w,
+                               const struct mg_visit *v, int by_token) {
+  char th[65];
+  struct fetch_job *j;
+  if (mg_sha256_hex(v->token, strlen(v->token), th) ||
+      !(j = job_new(d, t, w, FETCH_REFRESH)))
+    return -ENOMEM;
+  j->by_token = by_token;
+  snprintf(j->id, sizeof(j->id), "%s", v->id);
+  return job_start(j, NULL, th, (uint64_t)d->cfg->sync_fetch_timeout);
+}
+
 /* POST /api/v1/visits/resume {"token"} or {"number"}: the QR code, the
- * barcode or the typed number at any counter (G5, C1). */
+ * barcode or the typed number at any counter (G5, C1).  A case started on
+ * another floor's box is fetched from the tenant (resume_from_tenant); a
+ * case here is refreshed from it when the box syncs (refresh_from_tenant).
+ * The answer says "fresh": false when this box's copy is shown because the
+ * tenant could not be asked or did not answer in time. */
 static void visit_resume(void *ud, struct mg_http_txn *t,
                          const struct mg_http_req *req) {
   static const char *const keys[] = {"token", "number", NULL};
@@ -317,6 +655,8 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
   }
   rc = *token ? mg_visit_by_token(d->visits, &w.a, token, &v, &e)
               : mg_visit_by_number(d->visits, &w.a, number, &v, &e);
+  if (rc == -ENOENT && resume_from_tenant(d, t, &w, token, number) != -ENOENT)
+    goto out; /* answered, now or when the tenant has */
   if (rc) {
     /* failed attempts are audited: guessing shows up there */
     mg_visits_audit(d->visits, &w.a, "visit.resume_failed", NULL,
@@ -324,12 +664,58 @@ static void visit_resume(void *ud, struct mg_http_txn *t,
     mg__api_reply_err(t, rc, &e);
     goto out;
   }
+  if (syncs(d) && refresh_from_tenant(d, t, &w, v, *token != 0) == 0)
+    goto out; /* answered when the tenant has, or at the deadline */
   mg_visits_audit(d->visits, &w.a, "visit.resume", v->id,
                   *token ? "token" : "number");
-  reply_state(d, t, &w, v->id, 200, NULL, NULL);
+  /* without sync this box's copy is the only one */
+  reply_state_ex(d, t, &w, v->id, 200, NULL, NULL, !syncs(d));
 out:
   mg_visit_free(v);
   mg_json_free(doc);
+}
+
+/* The search's answer; fresh: 0 when a number not here could not be asked
+ * of the tenant. */
+static void search_reply(struct mg_daemon *d, struct mg_http_txn *t,
+                         const struct mg__who *w, const char *kana,
+                         const char *bd, const char *number, int fresh) {
+  struct mg_err e = {{0}};
+  struct mg_buf b;
+  struct mg_jw jw;
+  int rc;
+  mg_buf_init(&b);
+  mg_jw_init(&jw, &b);
+  mg_jw_obj(&jw);
+  mg_jw_key(&jw, "cases");
+  if ((rc = mg_visit_search(d->visits, &w->a, kana, bd, number, &jw, &e))) {
+    mg_buf_free(&b);
+    mg__api_reply_err(t, rc, &e);
+    return;
+  }
+  mg_jw_kbool(&jw, "fresh", fresh);
+  mg_jw_obj_end(&jw);
+  mg__api_reply_buf(t, 200, &b);
+}
+
+/* A number not on this box: ask the tenant, import what it has, then
+ * search as usual (C1, G5).  0 when search_reply follows from on_fetched. */
+static int search_from_tenant(struct mg_daemon *d, struct mg_http_txn *t,
+                              const struct mg__who *w, const char *kana,
+                              const char *bd, const char *number) {
+  char digits[9];
+  struct fetch_job *j = job_new(d, t, w, FETCH_SEARCH);
+  if (!j)
+    return -ENOMEM;
+  j->kana = strdup(kana);
+  j->birth_date = strdup(bd);
+  j->number = strdup(number);
+  if (!j->kana || !j->birth_date || !j->number) {
+    job_end(j);
+    return -ENOMEM;
+  }
+  number_only_digits(number, digits);
+  return job_start(j, digits, NULL, 0);
 }
 
 static void visit_search(void *ud, struct mg_http_txn *t,
@@ -339,11 +725,8 @@ static void visit_search(void *ud, struct mg_http_txn *t,
   struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
-  struct mg_buf b;
-  struct mg_jw jw;
   const char *kana, *bd, *number;
-  int rc;
-  mg_buf_init(&b);
+  int rc, fresh = 1;
   if (mg__who_require(d, t, 1, &w) || !(doc = mg__api_body(t, req)))
     goto out;
   if ((rc = mg__api_only_keys(doc, keys, "body", &e)) ||
@@ -353,17 +736,17 @@ static void visit_search(void *ud, struct mg_http_txn *t,
     mg__api_reply_err(t, rc, &e);
     goto out;
   }
-  mg_jw_init(&jw, &b);
-  mg_jw_obj(&jw);
-  mg_jw_key(&jw, "cases");
-  if ((rc = mg_visit_search(d->visits, &w.a, kana, bd, number, &jw, &e))) {
-    mg__api_reply_err(t, rc, &e);
-    goto out;
+  if (*number && syncs(d)) {
+    struct mg_visit *v = NULL;
+    rc = mg_visit_by_number(d->visits, &w.a, number, &v, &e);
+    mg_visit_free(v);
+    if (rc == -ENOENT &&
+        search_from_tenant(d, t, &w, kana, bd, number) == 0)
+      goto out; /* answered when the tenant has */
+    fresh = rc != -ENOENT;
   }
-  mg_jw_obj_end(&jw);
-  mg__api_reply_buf(t, 200, &b);
+  search_reply(d, t, &w, kana, bd, number, fresh);
 out:
-  mg_buf_free(&b);
   mg_json_free(doc);
 }
 
@@ -720,6 +1103,7 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   struct mg__who w;
   struct mg_err e = {{0}};
   struct mg_json *doc = NULL;
+  struct mg_visit *now_v = NULL; /* the case after the change, when at hand */
   char seg[4][80];
   size_t n = segments(req->path, seg);
   const char *m = req->method, *id = seg[0];
@@ -741,7 +1125,8 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
       if (strcmp(s, "yes") && strcmp(s, "no"))
         rc = mg_err_set(&e, -EINVAL, "answer: must be \"yes\" or \"no\"");
       else
-        rc = mg_visit_answer(d->visits, &w.a, id, seg[2], s[0] == 'y', &e);
+        rc = mg_visit_answer_get(d->visits, &w.a, id, seg[2], s[0] == 'y',
+                                 &now_v, &e);
     }
   } else if (n == 3 && strcmp(seg[1], "procedures") == 0 &&
              (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
@@ -812,11 +1197,16 @@ static void visit_change_h(void *ud, struct mg_http_txn *t,
   }
   if (rc == -EPERM) /* refused attempts on a case are worth knowing */
     mg_visits_audit(d->visits, &w.a, "visit.refused", id, e.msg);
-  if (rc)
+  if (rc) {
     mg__api_reply_err(t, rc, &e);
-  else
+  } else if (now_v) {
+    reply_loaded(d, t, &w, now_v);
+    now_v = NULL;
+  } else {
     reply_state(d, t, &w, id, 200, NULL, NULL);
+  }
 out:
+  mg_visit_free(now_v);
   mg_json_free(doc);
   if (req->body_len)
     OPENSSL_cleanse((void *)req->body, req->body_len);

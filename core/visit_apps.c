@@ -13,6 +13,7 @@
 
 #include "form.h"
 #include "log.h"
+#include "outbox.h"
 #include "visit_forms.h"
 #include "visit_internal.h"
 
@@ -354,6 +355,23 @@ static void payload_json(const struct mg__fctx *c, const struct mg_visit_form *f
   mg_jw_obj_end(w);
 }
 
+/* The application's outbox row (issue 8, N3): its plaintext (the same
+ * JSON as the sealed payload) goes to the tenant; written inside the
+ * submission's transaction so that no application is acknowledged
+ * without it. */
+struct outbox_put {
+  struct mg_visits *vs;
+  const char *app_id;
+  const struct mg_buf *json;
+};
+
+static int outbox_put(void *ud) {
+  const struct outbox_put *o = ud;
+  return mg_outbox_put_application(mg__visits_store(o->vs),
+                                   mg__visits_key(o->vs), o->app_id,
+                                   o->json->data, o->json->len);
+}
+
 int mg_visit_form_submit(struct mg_visits *vs, const struct mg_visit_actor *a,
                          const char *id, const char *form, char app_id[33],
                          struct mg_err *err) {
@@ -431,15 +449,20 @@ int mg_visit_form_submit(struct mg_visits *vs, const struct mg_visit_actor *a,
        8, blob, blen},
       {"UPDATE applications SET export = ?2 WHERE id = ?1", {app_id}, 1, eblob,
        elen}};
+  struct outbox_put op = {vs, app_id, &pb};
+  mg__visit_tx_hook(vs, outbox_put, &op);
   rc = mg__visit_apply(vs, a, id, sv, f->csv_export ? 2 : 1, "visit.submit",
                        f->id, err);
+  mg__visit_tx_hook(vs, NULL, NULL);
   /* an application is acknowledged only once it is on disk */
   if (rc == 0 && mg__visits_sync(vs) != 0)
     rc = mg_err_set(err, -EIO, "the application is stored but could not be "
                     "flushed to disk; see the log");
-  if (rc == 0)
+  if (rc == 0) {
     mg_log_info("visit", "case %s: form %s submitted as application %s", id,
                 f->id, app_id);
+    mg__visits_queued(vs); /* durable: the tenant may have it now */
+  }
 out:
   if (pb.data)
     OPENSSL_cleanse(pb.data, pb.len);

@@ -190,6 +190,21 @@ int mg_visit_forms_json(struct mg_visits *vs, const struct mg_visit *v,
     }
   }
   mg_jw_arr_end(w);
+  /* the pack's forms this counter may open and that are not open (A3,
+   * FM8): what staff can add */
+  mg_jw_key(w, "addable");
+  mg_jw_arr(w);
+  for (size_t fi = 0; fi < p->n_forms; fi++) {
+    const struct mg_pack_form *f = &p->forms[fi];
+    if (!mg_pack_list_has(&f->counters, a->counter) ||
+        mg__find_inst(fs, n, f->id))
+      continue;
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "id", f->id);
+    mg_jw_kstr(w, "name", f->name);
+    mg_jw_obj_end(w);
+  }
+  mg_jw_arr_end(w);
   mg_jw_kbool(w, "signature", v->has_signature);
   mg_jw_key(w, "values");
   mg_jw_obj(w);

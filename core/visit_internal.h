@@ -11,8 +11,14 @@
 sqlite3_stmt *mg__visit_stmt(struct mg_visits *vs, const char *sql);
 void mg__visit_stmt_done(struct mg_visits *vs, sqlite3_stmt *s);
 const struct mg_key *mg__visits_key(struct mg_visits *vs);
+struct mg_store *mg__visits_store(struct mg_visits *vs);
 /* Make every commit so far durable (group commit, store.h). */
 int mg__visits_sync(struct mg_visits *vs);
+/* fn(ud) runs inside the transaction of the next mg__visit_apply (non-zero
+ * rolls it back); reset with NULL right after. */
+void mg__visit_tx_hook(struct mg_visits *vs, int (*fn)(void *ud), void *ud);
+/* A row was queued for the tenant: tell the daemon (mg_visits_set_on_queued). */
+void mg__visits_queued(struct mg_visits *vs);
 
 /* An open case and its pack, loaded for a change. */
 struct mg__change {
@@ -47,14 +53,28 @@ int mg__visit_store(struct mg_visits *vs, const struct mg_visit_actor *a,
                     const char *action, const char *detail,
                     struct mg_err *err);
 
+/* The sealed personal blob of case `id` (people, free text, token, form
+ * values), and the associated data of a case's note: also used by
+ * visit_transfer.c to reseal an imported case with this box's key. */
+int mg__visit_seal_personal(struct mg_visits *vs, const char *id,
+                            const struct mg_visit_person *people, size_t n,
+                            const char *free_text, const char *token,
+                            const struct mg_visit_value *values, size_t nv,
+                            unsigned char **blob, size_t *blen);
+void mg__note_aad(const char *id, const char *author, const char *at,
+                  char out[200]);
+
 /* ---- the forms model (visit_values.c) -------------------------------- */
 #include "visit_forms.h"
 
 #define MG__MAX_SHEETS 8 /* sheets of one form */
 
 /* Forget stored values that the people list holds (the household screen
- * replaced them). */
-void mg__visit_values_drop_people(struct mg_visit *v);
+ * replaced them with `people`), but keep a card's value that the new
+ * people hold unchanged. */
+void mg__visit_values_drop_people(struct mg_visit *v,
+                                  const struct mg_visit_person *people,
+                                  size_t n);
 void mg__visit_value_free(struct mg_visit_value *x);
 
 /* What values are resolved against: a loaded case, its pack, the filing

@@ -49,10 +49,29 @@ void mg__visit_value_free(struct mg_visit_value *x) {
   x->text = x->key = NULL;
 }
 
-void mg__visit_values_drop_people(struct mg_visit *v) {
+static void person_text(const struct mg_visit_person *pp, enum pf what,
+                        struct mg__res *r);
+
+/* A value read from a card that the new people still hold as it is: it
+ * keeps its source (A1: the form still shows it as read from the card). */
+static int card_still_holds(const struct mg_visit_value *x, int k,
+                            const struct mg_visit_person *people, size_t n) {
+  struct mg__res r;
+  long idx = people_keys[k].grouped && x->row > 0 ? x->row - 1 : 0;
+  if (strcmp(x->source, "card") != 0 || (size_t)idx >= n)
+    return 0;
+  memset(&r, 0, sizeof(r));
+  person_text(&people[idx], people_keys[k].what, &r);
+  return r.text && x->text && strcmp(r.text, x->text) == 0;
+}
+
+void mg__visit_values_drop_people(struct mg_visit *v,
+                                  const struct mg_visit_person *people,
+                                  size_t n) {
   size_t o = 0;
   for (size_t i = 0; i < v->n_values; i++) {
-    if (mg__people_key(v->values[i].key) >= 0)
+    int k = mg__people_key(v->values[i].key);
+    if (k >= 0 && !card_still_holds(&v->values[i], k, people, n))
       mg__visit_value_free(&v->values[i]);
     else
       v->values[o++] = v->values[i];

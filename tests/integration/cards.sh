@@ -47,6 +47,19 @@ A="$T/jar-shimin"; K="$T/jar-kosodate"
 check "staff log in at shimin-1" test "$(login "$A" tanaka shimin-1)" = 200
 check "... and at kosodate-1 (no reader there)" test "$(login "$K" sato kosodate-1)" = 200
 
+# --- card events reach only the reader's counter (U1) ----------------------
+# Both tablets listen while a card is inserted at shimin-1's reader.
+MGPROBE_COOKIE=$(session_cookie "$K") "$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 6000 true >"$T/k.out" 2>&1 &
+kprobe=$!
+sleep 0.3
+out=$(MGPROBE_COOKIE=$(session_cookie "$A") "$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 15000 \
+  bash "$MG_SRC/tests/cardemu/pcscd-env.sh" card_insert "$CARDS/mynumber.card")
+check "the shimin-1 tablet hears its reader's card events" json_ok "$(grep '^{' <<<"$out" | tail -n1)" '.counters == ["shimin-1"] and (.topic | test("^(card|reader)\\."))'
+wait "$kprobe"
+check "the kosodate-1 tablet's events socket was open" grep -q '^HTTP/1.1 101' "$T/k.out"
+check "... and heard nothing of shimin-1's reader" bash -c "! grep -q '^{' '$T/k.out'"
+bash "$MG_SRC/tests/cardemu/pcscd-env.sh" card_remove
+
 # read: madoctl card read with the secret on stdin; sets $OUT and $ERR
 read_card() { # SECRET ARGS...
   local s=$1

@@ -24,19 +24,19 @@ U="https://127.0.0.1:$PORT"
 meta() { curl -sk -o "$T/body" -w '%{http_code} %{content_type}' "$@"; }
 
 check "GET / serves index.html as UTF-8 HTML" test "$(meta "$U/")" = "200 text/html; charset=utf-8"
-check "index.html is in Japanese" grep -q '窓口支援システム' "$T/body"
+check "index.html is in Japanese" grep -q '<html lang="ja">' "$T/body"
 hdrs=$(curl -sk -D - -o /dev/null "$U/")
 check "index.html must be revalidated" grep -qi '^cache-control: no-cache' <<<"$hdrs"
 etag=$(grep -i '^etag:' <<<"$hdrs" | cut -d' ' -f2 | tr -d '\r')
 check "index.html has an ETag" test -n "$etag"
 check "If-None-Match gives 304" test "$(curl -sk -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$U/")" = 304
-check "JS is text/javascript" test "$(meta "$U/assets/app.js")" = "200 text/javascript; charset=utf-8"
+check "JS is text/javascript" test "$(meta "$U/app/main.js")" = "200 text/javascript; charset=utf-8"
 check "assets are cacheable" grep -qi '^cache-control: public, max-age=3600' <<<"$(curl -sk -D - -o /dev/null "$U/assets/app.css")"
 check "security headers are sent" grep -qi '^x-content-type-options: nosniff' <<<"$hdrs"
 check "a CSP is sent" grep -qi "^content-security-policy: default-src 'self'" <<<"$hdrs"
 
 # Files are served from memory but an upgrade shows at the next request.
-sed -i 's/窓口支援システム/窓口支援システム（更新）/' "$T/web/index.html"
+sed -i 's|</title>|（更新）</title>|' "$T/web/index.html"
 check "a changed file is served at once" bash -c "curl -sk '$U/' | grep -q '（更新）'"
 check "... with a new ETag" test "$(curl -sk -D - -o /dev/null "$U/" | grep -i '^etag:' | cut -d' ' -f2 | tr -d '\r')" != "$etag"
 # Files over 1 MiB are streamed from disk, not kept.
@@ -70,12 +70,35 @@ check "the key is private" test "$(stat -c %a "$T/http/state/tls/key.pem")" = 60
 check "the certificate names localhost" bash -c "openssl x509 -in '$T/http/state/tls/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:localhost'"
 
 P="$MG_BIN/mgprobe"
-check "WebSocket upgrade on /api/v1/events" "$P" ws "$PORT" /api/v1/events 3000
+# The events WebSocket needs a staff session (U1): the mg_session cookie.
+PW='Counter-2026-pw'
+B="$U/api/v1"
+printf '%s\n' "$PW" | ctl user add admin --name 管理者 --role administrator --password-stdin >/dev/null
+check "an administrator logs in at shimin-1" test "$(login "$T/jar" admin shimin-1)" = 200
+out=$("$P" ws "$PORT" /api/v1/events 3000)
+refused() { grep -q -e '^no upgrade' -e '^HTTP/1.1 [45]' <<<"$1" && ! grep -q '^HTTP/1.1 101' <<<"$1"; }
+check "no session: the WebSocket upgrade is refused ($(head -n1 <<<"$out"))" refused "$out"
+check "... and a made-up session too" bash -c "! MGPROBE_COOKIE=mg_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA '$P' ws $PORT /api/v1/events 3000 >/dev/null"
+export MGPROBE_COOKIE=$(session_cookie "$T/jar")
+check "with a session: WebSocket upgrade on /api/v1/events" "$P" ws "$PORT" /api/v1/events 3000
 check "no WebSocket on other paths" bash -c "! '$P' ws $PORT /other 3000"
 out=$("$P" ws "$PORT" /api/v1/events 10000 "$MG_BIN/madoctl" --socket "$SOCK" print test --printer p1)
 check "a device event reaches the WebSocket" json_ok "$(tail -n1 <<<"$out")" '.topic | startswith("print.")'
 check "... with the device id and counters" json_ok "$(tail -n1 <<<"$out")" '.device == "p1" and .counters == ["shimin-1"]'
 check "the test page was written" bash -c "ls '$T/prints' | grep -q ."
+# A logout closes the session's socket at once.
+"$P" ws "$PORT" /api/v1/events 8000 sleep 6 >/dev/null 2>&1 &
+probe=$!
+ws_clients() { ctl status --json | jq -r .http.websocket_clients; }
+for _ in $(seq 50); do [ "$(ws_clients)" = 1 ] && break; sleep 0.1; done
+check "a tablet listens on the events socket" test "$(ws_clients)" = 1
+check "it logs out" test "$(call "$T/jar" DELETE /session)" = 200
+for _ in $(seq 50); do [ "$(ws_clients)" = 0 ] && break; sleep 0.1; done
+check "... and its events socket is closed" test "$(ws_clients)" = 0
+wait "$probe" 2>/dev/null
+check "... and cannot be opened again with that cookie" bash -c "! '$P' ws $PORT /api/v1/events 3000 >/dev/null"
+check "logged in again" test "$(login "$T/jar" admin shimin-1)" = 200
+export MGPROBE_COOKIE=$(session_cookie "$T/jar")
 
 # Slow or idle clients are dropped (request_timeout 1s, idle_timeout 2s).
 check "a client that sends nothing is dropped" "$P" hold "$PORT" 4000

@@ -115,6 +115,12 @@ login() { # JAR USER [COUNTER]
   echo "$code"
 }
 
+# session_cookie JAR: "mg_session=..." out of a curl cookie jar, for the
+# events WebSocket, which needs a staff session (mgprobe: MGPROBE_COOKIE).
+session_cookie() {
+  awk -F'\t' '$6 == "mg_session" && $7 != "" {v = $7} END {if (v != "") print "mg_session=" v}' "$1"
+}
+
 # CUPS's ippeveprinter as an IPP Everywhere printer for the cups plugin
 # (P1): start_ipp_printer sets PP (its port), IPP_PID and keeps what it
 # receives in $T/spool; a test traps stop_ipp_printer.  Each job takes

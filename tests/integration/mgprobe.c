@@ -6,7 +6,9 @@
  *       TLS-connect to 127.0.0.1:PORT, ask for a WebSocket upgrade on PATH,
  *       print the status line; on 101 run CMD (if any) and print the first
  *       text frame that arrives within TIMEOUT_MS.  Exit 0 when upgraded
- *       (and a frame arrived, if CMD was given).
+ *       (and a frame arrived, if CMD was given).  With MGPROBE_COOKIE in
+ *       the environment ("mg_session=..."), the upgrade sends it as its
+ *       Cookie header (the events socket needs a staff session).
  *   mgprobe hold PORT TIMEOUT_MS [TEXT]
  *       TLS-connect, send TEXT (\r and \n written as such), then read until
  *       the server closes; print the milliseconds that took.  Exit 1 when
@@ -63,7 +65,8 @@ static int cmd_ws(int argc, char **argv) {
   SSL_CTX *ctx = NULL;
   SSL *ssl = NULL;
   pid_t pid = -1;
-  char req[512], hdr[4096];
+  char req[1024], hdr[4096], cookie[600] = "";
+  const char *ck = getenv("MGPROBE_COOKIE");
   size_t hl = 0;
 
   if (argc < 5)
@@ -85,11 +88,13 @@ static int cmd_ws(int argc, char **argv) {
     fprintf(stderr, "TLS handshake failed\n");
     goto out;
   }
+  if (ck && *ck)
+    snprintf(cookie, sizeof(cookie), "Cookie: %s\r\n", ck);
   n = snprintf(req, sizeof(req),
                "GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n",
-               path, port);
+               "Sec-WebSocket-Version: 13\r\n%s\r\n",
+               path, port, cookie);
   SSL_write(ssl, req, n);
   /* headers up to the blank line */
   while (hl < sizeof(hdr) - 1) {

@@ -31,6 +31,12 @@ CONF
 )
 start_daemon "$conf" "$T/pk/run" || { summary; exit 1; }
 check "no pack before the first pull" json_ok "$(ctl pack status --json)" '.state == "none"'
+# the events WebSocket needs a staff session (U1): one at each counter
+PW='Counter-2026-pw'; B="https://127.0.0.1:$PORT/api/v1"
+printf '%s\n' "$PW" | ctl user add admin --name 管理者 --role administrator --password-stdin >/dev/null
+check "an administrator logs in at shimin-1" test "$(login "$T/jar-a" admin shimin-1)" = 200
+check "... and at kosodate-1" test "$(login "$T/jar-b" admin kosodate-1)" = 200
+export MGPROBE_COOKIE=$(session_cookie "$T/jar-a")
 out=$("$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 60000 "$MG_BIN/madoctl" --socket "$SOCK" pack pull)
 check "pull activates the signed pack" json_ok "$(ctl pack status --json)" --arg c "$c1" '.state == "active" and .commit == $c and .signer == "admin@city.example"'
 check "tablets hear pack.activated" json_ok "$(tail -n1 <<<"$out")" --arg c "$c1" '.topic == "pack.activated" and .data.commit == $c'
@@ -67,7 +73,9 @@ out=$(ctl pack pull 2>&1); st=$?
 check "a non-fast-forward is refused" fails_with $st "$out" "fast-forward"
 check "... the active pack stays" json_ok "$(ctl pack status --json)" --arg c "$c3" '.commit == $c'
 git -C "$repo" reset -q --hard "$c3"
-check "rollback returns to the first release" json_ok "$(ctl pack rollback --json)" --arg c "$c1" '.pack.commit == $c'
+out=$(MGPROBE_COOKIE=$(session_cookie "$T/jar-b") "$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 30000 "$MG_BIN/madoctl" --socket "$SOCK" pack rollback --json)
+check "rollback returns to the first release" json_ok "$(grep '^{' <<<"$out" | grep -v '"topic"' | tail -n1)" --arg c "$c1" '.pack.commit == $c'
+check "... and a tablet of another counter hears it too (a box-wide event)" json_ok "$(grep '"topic"' <<<"$out" | tail -n1)" --arg c "$c1" '.topic == "pack.activated" and .counters == [] and .data.rollback == true and .data.commit == $c'
 check "... and a pull does not undo the rollback" json_ok "$(ctl pack pull --json)" --arg c "$c1" '.changed == false and .pack.commit == $c'
 check "SIGTERM: exit 0" stop_daemon TERM
 

@@ -97,7 +97,8 @@ check "the print is audited" json_ok "$(ctl audit log --json --object "visit:$ID
 
 # --- a test page from madoctl, and its events on the WebSocket -------------
 ls "$T/spool" > "$T/before"
-out=$("$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 20000 "$MG_BIN/madoctl" --socket "$SOCK" print test --printer slips)
+# the events socket of the shimin-1 tablet's session (U1)
+out=$(MGPROBE_COOKIE=$(session_cookie "$T/jar") "$MG_BIN/mgprobe" ws "$PORT" /api/v1/events 20000 "$MG_BIN/madoctl" --socket "$SOCK" print test --printer slips)
 st=$?
 check "madoctl print test --printer slips" test $st = 0
 check "... says the job completed" grep -q 'test page sent (job [0-9]*, completed)' <<<"$out"
