@@ -39,7 +39,11 @@ sqlite3 *mg_store_db(struct mg_store *st);
  * daemon syncs every 250 ms on a worker (mg_store_sync_begin), after a
  * submitted application before it answers, and at close.  A kill loses nothing (the frames are written at
  * commit); a power cut loses at most the last quarter second of drafts.
- * Off (the default, and for madoctl): every commit is fsync'd. */
+ * Off (the default, and for madoctl): every commit is fsync'd.
+ * On also moves WAL checkpoints (from 1000 frames, as SQLite's own) off
+ * the caller's thread: a thread of the store runs them on a second
+ * connection, so no commit waits for a checkpoint's syncs (off and
+ * mg_store_close stop it). */
 int mg_store_group_commit(struct mg_store *st, int on);
 int mg_store_sync(struct mg_store *st); /* 0 or -errno */
 /* The same off the loop: the WAL's descriptor to fdatasync when commits

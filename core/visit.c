@@ -854,9 +854,11 @@ int mg_visit_new(struct mg_visits *vs, const struct mg_visit_actor *a,
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE)
       break;
-    if (rc != SQLITE_CONSTRAINT || tries >= 20) {
+    /* extended result codes are on: SQLITE_CONSTRAINT_UNIQUE is a number
+     * already in use (drawn again) */
+    if ((rc & 0xff) != SQLITE_CONSTRAINT || tries >= 20) {
+      rc = db_fail(db, err, "created"); /* before the rollback clears it */
       finish(db, 0);
-      rc = db_fail(db, err, "created");
       goto out;
     }
   }

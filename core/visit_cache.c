@@ -1,6 +1,6 @@
 /*
  * visit_cache.c — the last few case states as the API shows them
- * (visit_cache.h).  A linear array: 64 entries compared by a 32-byte id
+ * (visit_cache.h).  A linear array: 256 entries compared by a 32-byte id
  * cost far less than one SQLite read.
  */
 #include "visit_cache.h"

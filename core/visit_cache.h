@@ -2,7 +2,7 @@
  * visit_cache.h — the last few case states as the API shows them
  * (mg_visit_state_json), so that a tablet fetching a case again does not
  * reload, unseal and re-render it (issue 4's load: p99 under 5 ms at 22
- * tablets).
+ * tablets, N2).
  *
  * An entry is the exact JSON of one case at one version (visits.version,
  * which every change bumps: mg__visit_apply, housekeeping's close, an
@@ -30,7 +30,7 @@
 #include "buf.h"
 #include "visit.h"
 
-#define MG_VISIT_CACHE_MAX 64
+#define MG_VISIT_CACHE_MAX 256
 #define MG_VISIT_CACHE_TTL_S 30
 
 struct mg_visit_cache;

@@ -108,6 +108,11 @@ struct mg_sync {
   const struct mg_key *dk;
   char dir[4096];
   char cert_path[4200], key_path[4200];
+  /* client.crt as loaded: given to curl as a blob, because curl reuses a
+   * connection (and TLS session) only for the same blob, and a path does
+   * not change when the box enrols again */
+  char *cert_pem;
+  size_t cert_len;
   CURLM *multi;
   uv_timer_t curl_timer, tick;
   int handles_on;
@@ -346,7 +351,8 @@ static int xfer_start(struct mg_sync *s, const char *url, const char *path,
   if (c->sync_ca_file && *c->sync_ca_file)
     curl_easy_setopt(e, CURLOPT_CAINFO, c->sync_ca_file);
   if (client_cert) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT, s->cert_path);
+    struct curl_blob cert = {s->cert_pem, s->cert_len, CURL_BLOB_COPY};
+    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
     curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
     curl_easy_setopt(e, CURLOPT_SSLKEY, s->key_path);
     curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
@@ -390,6 +396,9 @@ static void identity_drop(struct mg_sync *s) {
   EVP_PKEY_free(s->t_recv);
   EVP_PKEY_free(s->t_sign);
   s->sign = s->recv = s->t_recv = s->t_sign = NULL;
+  free(s->cert_pem);
+  s->cert_pem = NULL;
+  s->cert_len = 0;
   s->enrolled = 0;
 }
 
@@ -458,6 +467,11 @@ static int identity_load(struct mg_sync *s, struct mg_err *err) {
   if ((rc = mg_env_key_load(s->key_path, MG_ENV_ED25519, &s->sign, err)) ||
       (rc = mg_env_key_load(path, MG_ENV_X25519, &s->recv, err)))
     goto out;
+  if ((rc = read_file(s->cert_path, &s->cert_pem, &s->cert_len))) {
+    rc = mg_err_set(err, rc, "%s: cannot read: %s", s->cert_path,
+                    strerror(-rc));
+    goto out;
+  }
   s->enrolled = 1;
 out:
   if (rc)
@@ -593,8 +607,12 @@ static void batch_failed(struct mg_sync *s, struct job *j, const char *why) {
     uv_update_time(s->loop);
     s->open_until = uv_now(s->loop) + (uint64_t)s->cfg->sync_circuit_open;
   } else {
-    mg_log_warn("sync", "batch of %zu not delivered (retry in %.1f s): %s",
-                j->n, d, why);
+    /* an outage must not flood the log (N4): the first failure in a row and
+     * every 20th are warnings, the others debug; status shows the last */
+    mg_log(s->failures == 1 || s->failures % 20 == 0 ? MG_LOG_WARNING
+                                                     : MG_LOG_DEBUG,
+           "sync", "batch of %zu not delivered (failure %lld in a row, retry "
+           "in %.1f s): %s", j->n, (long long)s->failures, d, why);
   }
 }
 

@@ -30,7 +30,7 @@
 static int write_pem(const char *path, int mode,
                      int (*fn)(FILE *f, void *obj), void *obj,
                      struct mg_err *err) {
-  char tmp[PATH_MAX];
+  char tmp[PATH_MAX + 32]; /* path + ".tmp<pid>" */
   int rc = 0;
   snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

@@ -694,11 +694,40 @@ static void test_writer_escaping(void **state) {
       {"\xF4\x90\x80\x80!",
        "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD!\""},
       {"\x80\xC3\xA9", "\"\xEF\xBF\xBD\xC3\xA9\""},
+      /* the fast paths (ASCII four bytes a step, kana/kanji three): an
+       * escape or a bad byte right after them still counts */
+      {"\xE6\x97\xA5\xE6\x9C\xAC\t\xE8\xAA\x9E",
+       "\"\xE6\x97\xA5\xE6\x9C\xAC\\t\xE8\xAA\x9E\""},
+      {"\xE3\x81" "A", "\"\xEF\xBF\xBD\xEF\xBF\xBD" "A\""},
+      {"\xE3\x81\xC3\xA9", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xC3\xA9\""},
+      {"\xE0\x80\x80", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+      {"\xE0\xA0\x80", "\"\xE0\xA0\x80\""}, /* U+0800 */
+      {"abcdefg\"", "\"abcdefg\\\"\""},
+      {"abcdefgh\\", "\"abcdefgh\\\\\""},
+      {"abcd\x01" "efgh", "\"abcd\\u0001efgh\""},
+      {"abc\xFF", "\"abc\xEF\xBF\xBD\""},
   };
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
     mg_buf_reset(&b);
     mg_json_escape(&b, t[i].in, strlen(t[i].in));
     assert_string_equal(b.data, t[i].out);
+  }
+
+  /* integers without printf, the extremes included */
+  {
+    struct mg_jw iw;
+    mg_buf_reset(&b);
+    mg_jw_init(&iw, &b);
+    mg_jw_arr(&iw);
+    mg_jw_int(&iw, 0);
+    mg_jw_int(&iw, -7);
+    mg_jw_int(&iw, INT64_MIN);
+    mg_jw_int(&iw, INT64_MAX);
+    mg_jw_uint(&iw, UINT64_MAX);
+    mg_jw_arr_end(&iw);
+    assert_false(iw.bad);
+    assert_string_equal(b.data, "[0,-7,-9223372036854775808,"
+                                "9223372036854775807,18446744073709551615]");
   }
 
   /* Keys are escaped the same way. */
