@@ -53,13 +53,14 @@ struct mg_store {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sqlite3 *db; /* used on the thread only */
-    int on, want, stop;
+    int on, want, stop, hold; /* hold: the writer checkpoints (on_wal) */
   } ck;
 };
 
 /* The WAL size (frames) past which a checkpoint is asked for: SQLite's own
  * auto-checkpoint threshold. */
 #define CKPT_FRAMES 1000
+#define CKPT_FRAMES_MAX (8 * CKPT_FRAMES)
 static void ckpt_stop(struct mg_store *st);
 
 /* Every commit marks the WAL as needing a sync (group commit). */
@@ -661,17 +662,23 @@ void mg_store_stmt_done(struct mg_store *st, sqlite3_stmt *s) {
 }
 
 /* After each commit (sqlite3_wal_hook, in place of SQLite's auto-checkpoint):
- * a WAL past CKPT_FRAMES wakes the checkpoint thread; the commit goes on. */
+ * a WAL past CKPT_FRAMES wakes the checkpoint thread; the commit goes on.
+ * Under writes without a pause the thread never sees the whole WAL copied,
+ * and only then may the writer start it over: past CKPT_FRAMES_MAX the
+ * thread is held and the checkpoint runs here, as SQLite's own would (busy
+ * while the thread finishes the one it is in), so the WAL stays bounded. */
 static int on_wal(void *ud, sqlite3 *db, const char *name, int frames) {
   struct mg_store *st = ud;
-  (void)db;
-  (void)name;
-  if (frames >= CKPT_FRAMES) {
-    pthread_mutex_lock(&st->ck.mu);
+  int inline_ckpt = frames >= CKPT_FRAMES_MAX;
+  pthread_mutex_lock(&st->ck.mu);
+  st->ck.hold = inline_ckpt;
+  if (!inline_ckpt && frames >= CKPT_FRAMES) {
     st->ck.want = 1;
     pthread_cond_signal(&st->ck.cv);
-    pthread_mutex_unlock(&st->ck.mu);
   }
+  pthread_mutex_unlock(&st->ck.mu);
+  if (inline_ckpt)
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
 }
 
@@ -683,7 +690,7 @@ static void *ckpt_main(void *arg) {
   struct mg_store *st = arg;
   pthread_mutex_lock(&st->ck.mu);
   for (;;) {
-    while (!st->ck.want && !st->ck.stop)
+    while ((!st->ck.want || st->ck.hold) && !st->ck.stop)
       pthread_cond_wait(&st->ck.cv, &st->ck.mu);
     if (st->ck.stop)
       break;
@@ -707,10 +714,14 @@ static int ckpt_start(struct mg_store *st) {
       sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
                       NULL) != SQLITE_OK)
     goto fail;
-  /* closing it must leave the WAL to the main connection */
+  /* closing it must leave the WAL to the main connection; a first read
+   * makes it see the WAL (a checkpoint before that does nothing) */
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+  if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL,
+                   NULL) != SQLITE_OK)
+    goto fail;
   st->ck.db = db;
-  st->ck.want = st->ck.stop = 0;
+  st->ck.want = st->ck.stop = st->ck.hold = 0;
   if (pthread_mutex_init(&st->ck.mu, NULL) != 0)
     goto fail;
   if (pthread_cond_init(&st->ck.cv, NULL) != 0) {

@@ -32,7 +32,9 @@ static int write_pem(const char *path, int mode,
                      struct mg_err *err) {
   char tmp[PATH_MAX + 32]; /* path + ".tmp<pid>" */
   int rc = 0;
-  snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+  int n = snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+  if (n < 0 || (size_t)n >= sizeof(tmp))
+    return mg_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   if (!f) {

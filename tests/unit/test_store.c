@@ -227,6 +227,60 @@ static void test_group_commit(void **state) {
   mg_store_close(st);
 }
 
+static long long fsize(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Group commit moves WAL checkpoints to the store's thread: past 1000
+ * frames the database file fills although this thread never checkpoints
+ * (its commits only wake the thread), and under writes without a pause the
+ * WAL still stays bounded (a checkpoint in the commit from 8000 frames). */
+static void test_group_commit_checkpoints_off_the_caller(void **state) {
+  struct fx *f = *state;
+  struct mg_store *st = NULL;
+  char wal[512];
+  open_ok(f->db, &st);
+  sqlite3 *db = mg_store_db(st);
+  snprintf(wal, sizeof(wal), "%s-wal", f->db);
+  assert_int_equal(mg_store_group_commit(st, 1), 0);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE g (x)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  long long page = raw_int(db, "PRAGMA page_size");
+  long long db0 = fsize(f->db);
+  /* ~2 frames a commit (a row of its own page, and the tree above it) */
+  for (int i = 0; i < 700; i++)
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO g VALUES (randomblob(3000))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+  assert_true(fsize(wal) >= 1000 * page);
+  /* nothing more is written here: the thread copies (at least) the first
+   * 1000 frames' pages in (a row a page: hundreds of pages) */
+  for (int i = 0; i < 200 && fsize(f->db) < db0 + 300 * page; i++)
+    usleep(25000);
+  assert_true(fsize(f->db) >= db0 + 300 * page);
+  /* steady writes (30000 frames): the WAL file stays bounded, at 8000
+   * frames and what comes in while the thread finishes the checkpoint it
+   * is in (well under twice that) */
+  long long most = 0;
+  for (int i = 0; i < 10000; i++) {
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO g VALUES (randomblob(3000))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    if (fsize(wal) > most)
+      most = fsize(wal);
+  }
+  assert_true(most <= 16000 * (page + 24) + 32);
+  assert_int_equal(raw_int(db, "SELECT count(*) FROM g"), 10700);
+  assert_int_equal(mg_store_group_commit(st, 0), 0); /* stops the thread */
+  mg_store_close(st);
+  open_ok(f->db, &st);
+  assert_int_equal(raw_int(mg_store_db(st), "SELECT count(*) FROM g"), 10700);
+  char *ok = raw_text(mg_store_db(st), "PRAGMA integrity_check");
+  assert_string_equal(ok, "ok");
+  free(ok);
+  mg_store_close(st);
+}
 
 static void test_open_new(void **state) {
   struct fx *f = *state;
@@ -807,6 +861,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_open_new),
       T(test_group_commit),
+      T(test_group_commit_checkpoints_off_the_caller),
       T(test_open_empty_file),
       T(test_open_bad_args),
       T(test_reopen_keeps_box_id),
