@@ -178,8 +178,10 @@ static const struct mg_config_item sync_items[] = {
      NULL, NULL,
      "Failures in a row that open the circuit: no requests for "
      "`circuit_open`, then one probe."},
-    {MG_CFG_DURATION, "circuit_open", "60s", CFG_OFF(sync_circuit_open), 0,
-     1000, 86400000, NULL, NULL, "How long an open circuit sends nothing."},
+    {MG_CFG_DURATION, "circuit_open", "15s", CFG_OFF(sync_circuit_open), 0,
+     1000, 86400000, NULL, NULL,
+     "How long an open circuit sends nothing (a backlog starts to drain at "
+     "most this long after the tenant is back)."},
     {MG_CFG_DURATION, "retention", "7d", CFG_OFF(sync_retention), 0, 0,
      3650LL * 86400 * 1000, NULL, NULL,
      "How long an application the tenant acknowledged stays on the box "

@@ -909,6 +909,7 @@ struct job {
   cairo_surface_t *surf;
   cairo_surface_t *sig; /* NULL: no signature */
   double scale;
+  int locked; /* holds the render lock */
 };
 
 static cairo_status_t pdf_write(void *closure, const unsigned char *data,
@@ -916,6 +917,30 @@ static cairo_status_t pdf_write(void *closure, const unsigned char *data,
   struct mg_buf *b = closure;
   mg_buf_append(b, data, length);
   return b->oom ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
+}
+
+/* Takes the render lock and this thread's caches for a render; job_close
+ * gives them back (also after an error here). */
+static int job_open(struct job *j, struct mg_err *err) {
+  mg__render_lock();
+  j->locked = 1;
+  j->c = cache_get();
+  if (!j->c)
+    return mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
+  j->c->tick++;
+  tpl_trim(j->c);
+  return 0;
+}
+
+/* Frees what a render made (the surface before the buffer it writes to
+ * goes) and lets the render lock go. */
+static void job_close(struct job *j) {
+  g_clear_pointer(&j->cr, cairo_destroy);
+  g_clear_pointer(&j->surf, cairo_surface_destroy);
+  g_clear_pointer(&j->sig, cairo_surface_destroy);
+  if (j->locked)
+    mg__render_unlock();
+  j->locked = 0;
 }
 
 static int cairo_rc(cairo_status_t st, const struct mg_buf *out,
@@ -1079,7 +1104,7 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
                        size_t *len, struct mg_err *err) {
   struct job j;
   struct mg_buf out;
-  int rc, locked = 0;
+  int rc;
   memset(&j, 0, sizeof(j));
   mg_buf_init(&out);
   if (!pdf || !len)
@@ -1109,16 +1134,7 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
   if (r->signature && (rc = sig_check(r->signature, err)))
     goto out;
   j.r = r;
-  mg__render_lock();
-  locked = 1;
-  j.c = cache_get();
-  if (!j.c) {
-    rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
-    goto out;
-  }
-  j.c->tick++;
-  tpl_trim(j.c);
-  if ((rc = fmap_get(j.c, r, &j.m, err)))
+  if ((rc = job_open(&j, err)) || (rc = fmap_get(j.c, r, &j.m, err)))
     goto out;
   const struct mg_pack_form *f0 = r->sheets[0].form;
   j.surf = cairo_pdf_surface_create_for_stream(
@@ -1164,11 +1180,7 @@ int mg_form_render_pdf(const struct mg_form_render *r, unsigned char **pdf,
     rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
   }
 out:
-  g_clear_pointer(&j.cr, cairo_destroy);
-  g_clear_pointer(&j.surf, cairo_surface_destroy); /* before `out` goes */
-  g_clear_pointer(&j.sig, cairo_surface_destroy);
-  if (locked)
-    mg__render_unlock();
+  job_close(&j);
   mg_buf_free(&out);
   return rc;
 }
@@ -1180,7 +1192,7 @@ int mg_form_page_png(const struct mg_form_render *r, long page, int width,
   struct mg_buf out;
   struct mg_form_sheet bare;
   struct tpl *t = NULL;
-  int rc, locked = 0;
+  int rc;
   memset(&j, 0, sizeof(j));
   memset(&bare, 0, sizeof(bare));
   mg_buf_init(&out);
@@ -1215,16 +1227,8 @@ int mg_form_page_png(const struct mg_form_render *r, long page, int width,
     goto out;
   bare.form = f; /* the template and its masks, nothing of the case */
   j.r = r;
-  mg__render_lock();
-  locked = 1;
-  j.c = cache_get();
-  if (!j.c) {
-    rc = mg_err_set(err, -ENOMEM, "form_pdf: out of memory");
-    goto out;
-  }
-  j.c->tick++;
-  tpl_trim(j.c);
-  if ((values && (rc = fmap_get(j.c, r, &j.m, err))) ||
+  if ((rc = job_open(&j, err)) ||
+      (values && (rc = fmap_get(j.c, r, &j.m, err))) ||
       (rc = tpl_get(j.c, r->pack_dir, f, &t, err)))
     goto out;
   if (t->n_pages < page) {
@@ -1271,10 +1275,7 @@ out:
     memset(cairo_image_surface_get_data(j.surf), 0, /* residents' data */
            (size_t)cairo_image_surface_get_stride(j.surf) *
                (size_t)cairo_image_surface_get_height(j.surf));
-  g_clear_pointer(&j.surf, cairo_surface_destroy);
-  g_clear_pointer(&j.sig, cairo_surface_destroy);
-  if (locked)
-    mg__render_unlock();
+  job_close(&j);
   if (out.data)
     memset(out.data, 0, out.len);
   mg_buf_free(&out);

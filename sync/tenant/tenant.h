@@ -76,7 +76,8 @@ void mg_t_context(const struct mg_t_record *r, const char *city,
 /* After opening: the replay digest of the batch (ids, kinds, versions and
  * plaintext hashes or rejection codes, in order). */
 void mg_t_batch_digest(const struct mg_t_batch *b, char out[65]);
-/* Open every undecided record with the box's sign key; a record that
+/* Open every undecided record with the box's sign key (the records are
+ * shared out over up to one thread a core: thread-safe keys only); a record that
  * does not open is rejected bad_seal; a case must carry its lookup keys
  * and an application must be a JSON object (bad_record otherwise). */
 void mg_t_batch_open(struct mg_t_batch *b, EVP_PKEY *tenant_recv,

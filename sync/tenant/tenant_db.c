@@ -51,18 +51,24 @@ static const char *pqmsg(PGconn *c, char *buf, size_t len) {
   return buf;
 }
 
-/* Run sql with text params; NULL on failure (err filled) else the result
- * (PQclear it). */
-static PGresult *q(PGconn *c, const char *sql, int n, const char *const *v,
-                   const int *lens, const int *fmts, struct mg_err *err) {
+/* Run sql with params (types NULL: inferred; binary arrays need them);
+ * NULL on failure (err filled) else the result (PQclear it). */
+static PGresult *qt(PGconn *c, const char *sql, int n, const Oid *types,
+                    const char *const *v, const int *lens, const int *fmts,
+                    struct mg_err *err) {
   char m[300];
-  PGresult *r = PQexecParams(c, sql, n, NULL, v, lens, fmts, 0);
+  PGresult *r = PQexecParams(c, sql, n, types, v, lens, fmts, 0);
   ExecStatusType st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
     return r;
   mg_err_set(err, -EIO, "database: %s", pqmsg(c, m, sizeof(m)));
   PQclear(r);
   return NULL;
+}
+
+static PGresult *q(PGconn *c, const char *sql, int n, const char *const *v,
+                   const int *lens, const int *fmts, struct mg_err *err) {
+  return qt(c, sql, n, NULL, v, lens, fmts, err);
 }
 
 static int exec(PGconn *c, const char *sql, struct mg_err *err) {
@@ -696,39 +702,216 @@ out:
   return rc;
 }
 
-/* One record inside the batch's transaction: sets status (stored,
- * duplicate, stale or rejected conflict).  -EIO on database trouble. */
-static int store_record(PGconn *c, const char *city, struct mg_t_record *r,
-                        const char *box, const char *serial, const char *batch,
-                        size_t idx, struct mg_err *err) {
-  char sql[512], ver[24];
+/* ------------------------------------------------- storing a batch (N3)
+ *
+ * A batch is stored with a few statements, not a few per record (N3: the
+ * per-statement parse, plan and round trip dominated): all of its
+ * applications in one INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO
+ * NOTHING RETURNING id, all of its case snapshots in one upsert that
+ * replaces only an older version (... DO UPDATE ... WHERE version <
+ * EXCLUDED.version RETURNING id).  Only the records not returned are looked
+ * at again, to tell duplicate (same plaintext hash), stale (a newer
+ * snapshot is stored) and conflict (same id or version, other content)
+ * apart.  The conflicting rows are locked by the INSERT (PostgreSQL locks
+ * them even when DO UPDATE's WHERE is false), so what that SELECT sees is
+ * what the transaction commits with.  The arrays go in PostgreSQL's binary
+ * array format: no escaping of the seals. */
+
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_BYTEA_ARR 1001
+#define OID_TEXT_ARR 1009
+#define OID_INT8_ARR 1016
+
+static void put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+/* A one-dimensional binary array parameter being built. */
+struct arr {
+  struct mg_buf b;
+  uint32_t n;
+};
+
+static void arr_begin(struct arr *a, uint32_t elem_oid) {
+  unsigned char h[20];
+  mg_buf_init(&a->b);
+  a->n = 0;
+  put_be32(h, 1);        /* ndim */
+  put_be32(h + 4, 1);    /* may hold NULLs */
+  put_be32(h + 8, elem_oid);
+  put_be32(h + 12, 0);   /* element count: set by arr_end */
+  put_be32(h + 16, 1);   /* lower bound */
+  mg_buf_append(&a->b, h, sizeof(h));
+}
+
+/* An element; p NULL is SQL NULL. */
+static void arr_add(struct arr *a, const void *p, size_t len) {
+  unsigned char l[4];
+  put_be32(l, p ? (uint32_t)len : 0xffffffffu);
+  mg_buf_append(&a->b, l, 4);
+  if (p && len)
+    mg_buf_append(&a->b, p, len);
+  a->n++;
+}
+
+static void arr_add_i64(struct arr *a, int64_t v) {
+  unsigned char x[8];
+  uint64_t u = (uint64_t)v;
+  for (int i = 7; i >= 0; i--, u >>= 8)
+    x[i] = (unsigned char)u;
+  arr_add(a, x, 8);
+}
+
+/* 0, or -ENOMEM (the buffer is sticky on failure). */
+static int arr_end(struct arr *a) {
+  if (a->b.oom || !a->b.data)
+    return -ENOMEM;
+  put_be32((unsigned char *)a->b.data + 12, a->n);
+  return 0;
+}
+
+static void arr_free(struct arr *a) {
+  if (a->b.data)
+    OPENSSL_cleanse(a->b.data, a->b.len); /* plaintexts */
+  mg_buf_free(&a->b);
+}
+
+/* Records of the batch by id (ids are unique in a batch: the parser
+ * refuses repeats), to map RETURNING rows back to their records. */
+struct byid {
+  struct mg_t_record **r; /* sorted by id */
+  size_t n;
+};
+
+static int byid_cmp(const void *x, const void *y) {
+  return strcmp((*(struct mg_t_record *const *)x)->id,
+                (*(struct mg_t_record *const *)y)->id);
+}
+
+static int byid_init(struct byid *m, struct mg_t_batch *b) {
+  m->n = b->n;
+  if (!(m->r = malloc((b->n ? b->n : 1) * sizeof(*m->r))))
+    return -ENOMEM;
+  for (size_t i = 0; i < b->n; i++)
+    m->r[i] = &b->r[i];
+  qsort(m->r, m->n, sizeof(*m->r), byid_cmp);
+  return 0;
+}
+
+/* The record with this id, NULL if none. */
+static struct mg_t_record *byid_find(const struct byid *m, const char *id) {
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    struct mg_t_record *r = m->r[mid];
+    int c = strcmp(r->id, id);
+    if (c == 0)
+      return r;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+static size_t rec_index(const struct mg_t_batch *b, const struct mg_t_record *r) {
+  return (size_t)(r - b->r);
+}
+
+/* Every undecided application of the batch: stored, duplicate or
+ * conflict.  -EIO on database trouble, -ENOMEM. */
+static int store_apps(PGconn *c, const char *city, struct mg_t_batch *b,
+                      const struct byid *m, const char *box,
+                      const char *serial, struct mg_err *err) {
+  char sql[600];
+  struct arr ids, hs, ps, ss, left;
   PGresult *res = NULL;
   int rc = 0;
-  snprintf(ver, sizeof(ver), "%lld", (long long)r->version);
-  if (r->kind == MG_T_APPLICATION) {
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO city_%s.applications (id, box, serial, batch, "
-             "plain_sha256, plain, seal) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-             "ON CONFLICT (id) DO NOTHING",
-             city);
-    const char *v[] = {r->id, box, serial, batch, r->plain_sha256,
-                       (const char *)r->plain, (const char *)r->seal};
-    int lens[] = {0, 0, 0, 0, 0, (int)r->plain_len, (int)r->seal_len};
-    int fmts[] = {0, 0, 0, 0, 0, 1, 1};
-    if (!(res = q(c, sql, 7, v, lens, fmts, err)))
-      return -EIO;
-    int inserted = atoi(PQcmdTuples(res));
-    PQclear(res);
-    if (inserted) {
-      r->status = MG_T_STORED;
-      return 0;
+  size_t nleft = 0;
+  arr_begin(&ids, OID_TEXT);
+  arr_begin(&hs, OID_TEXT);
+  arr_begin(&ps, OID_BYTEA);
+  arr_begin(&ss, OID_BYTEA);
+  arr_begin(&left, OID_TEXT);
+  for (size_t k = 0; k < b->n; k++) {
+    const struct mg_t_record *r = &b->r[k];
+    if (r->status || r->kind != MG_T_APPLICATION)
+      continue;
+    arr_add(&ids, r->id, 32);
+    arr_add(&hs, r->plain_sha256, 64);
+    arr_add(&ps, r->plain, r->plain_len);
+    arr_add(&ss, r->seal, r->seal_len);
+  }
+  if (ids.n == 0)
+    goto out;
+  if (arr_end(&ids) || arr_end(&hs) || arr_end(&ps) || arr_end(&ss)) {
+    rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  snprintf(sql, sizeof(sql),
+           "INSERT INTO city_%s.applications (id, box, serial, batch, "
+           "plain_sha256, plain, seal) SELECT u.id, $1, $2, $3, u.h, u.p, u.s "
+           "FROM unnest($4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS "
+           "u(id, h, p, s) ON CONFLICT (id) DO NOTHING RETURNING id",
+           city);
+  {
+    const Oid types[] = {OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT_ARR,
+                         OID_TEXT_ARR, OID_BYTEA_ARR, OID_BYTEA_ARR};
+    const char *v[] = {box, serial, b->id, ids.b.data, hs.b.data, ps.b.data,
+                       ss.b.data};
+    const int lens[] = {0, 0, 0, (int)ids.b.len, (int)hs.b.len, (int)ps.b.len,
+                        (int)ss.b.len};
+    const int fmts[] = {0, 0, 0, 1, 1, 1, 1};
+    if (!(res = qt(c, sql, 7, types, v, lens, fmts, err))) {
+      rc = -EIO;
+      goto out;
     }
-    snprintf(sql, sizeof(sql),
-             "SELECT plain_sha256 FROM city_%s.applications WHERE id = $1", city);
-    const char *v2[] = {r->id};
-    if (!(res = q(c, sql, 1, v2, NULL, NULL, err)))
-      return -EIO;
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), r->plain_sha256) == 0) {
+  }
+  for (int t = 0; t < PQntuples(res); t++) {
+    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
+    if (r && r->kind == MG_T_APPLICATION && !r->status)
+      r->status = MG_T_STORED;
+  }
+  PQclear(res);
+  res = NULL;
+  /* the rest was there already: same content or not */
+  for (size_t k = 0; k < b->n; k++) {
+    const struct mg_t_record *r = &b->r[k];
+    if (!r->status && r->kind == MG_T_APPLICATION) {
+      arr_add(&left, r->id, 32);
+      nleft++;
+    }
+  }
+  if (nleft == 0)
+    goto out;
+  if (arr_end(&left)) {
+    rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  snprintf(sql, sizeof(sql),
+           "SELECT id, plain_sha256 FROM city_%s.applications WHERE id = "
+           "ANY($1::text[])",
+           city);
+  {
+    const Oid types[] = {OID_TEXT_ARR};
+    const char *v[] = {left.b.data};
+    const int lens[] = {(int)left.b.len}, fmts[] = {1};
+    if (!(res = qt(c, sql, 1, types, v, lens, fmts, err))) {
+      rc = -EIO;
+      goto out;
+    }
+  }
+  for (int t = 0; t < PQntuples(res); t++) {
+    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
+    if (!r || r->kind != MG_T_APPLICATION || r->status)
+      continue;
+    if (strcmp(PQgetvalue(res, t, 1), r->plain_sha256) == 0) {
       r->status = MG_T_DUPLICATE;
     } else {
       r->status = MG_T_REJECTED;
@@ -736,61 +919,171 @@ static int store_record(PGconn *c, const char *city, struct mg_t_record *r,
       snprintf(r->message, sizeof(r->message),
                "records[%zu]: application %s is already stored with other "
                "content",
-               idx, r->id);
+               rec_index(b, r), r->id);
     }
-    PQclear(res);
-    return 0;
   }
-  /* a case snapshot: newer versions replace older ones */
+  /* neither inserted nor there: only a concurrent delete could do that */
+  for (size_t k = 0; k < b->n && !rc; k++)
+    if (!b->r[k].status && b->r[k].kind == MG_T_APPLICATION)
+      rc = mg_err_set(err, -EIO,
+                      "database: application %s neither stored nor found; "
+                      "send the batch again",
+                      b->r[k].id);
+out:
+  PQclear(res);
+  arr_free(&ids);
+  arr_free(&hs);
+  arr_free(&ps);
+  arr_free(&ss);
+  arr_free(&left);
+  return rc;
+}
+
+/* Every undecided case snapshot of the batch: stored (new, or newer than
+ * the one stored), duplicate, stale or conflict.  -EIO, -ENOMEM. */
+static int store_cases(PGconn *c, const char *city, struct mg_t_batch *b,
+                       const struct byid *m, const char *box,
+                       const char *serial, struct mg_err *err) {
+  char sql[1200];
+  struct arr ids, vs, nums, toks, hs, ps, ss, left;
+  PGresult *res = NULL;
+  int rc = 0;
+  size_t nleft = 0;
+  arr_begin(&ids, OID_TEXT);
+  arr_begin(&vs, OID_INT8);
+  arr_begin(&nums, OID_TEXT);
+  arr_begin(&toks, OID_TEXT);
+  arr_begin(&hs, OID_TEXT);
+  arr_begin(&ps, OID_BYTEA);
+  arr_begin(&ss, OID_BYTEA);
+  arr_begin(&left, OID_TEXT);
+  for (size_t k = 0; k < b->n; k++) {
+    const struct mg_t_record *r = &b->r[k];
+    if (r->status || r->kind != MG_T_CASE)
+      continue;
+    arr_add(&ids, r->id, 32);
+    arr_add_i64(&vs, r->version);
+    arr_add(&nums, r->number[0] ? r->number : NULL, strlen(r->number));
+    arr_add(&toks, r->token_sha256[0] ? r->token_sha256 : NULL,
+            strlen(r->token_sha256));
+    arr_add(&hs, r->plain_sha256, 64);
+    arr_add(&ps, r->plain, r->plain_len);
+    arr_add(&ss, r->seal, r->seal_len);
+  }
+  if (ids.n == 0)
+    goto out;
+  if (arr_end(&ids) || arr_end(&vs) || arr_end(&nums) || arr_end(&toks) ||
+      arr_end(&hs) || arr_end(&ps) || arr_end(&ss)) {
+    rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  /* newer versions replace older ones; an equal or older one is left
+   * alone (and sorted out below) */
   snprintf(sql, sizeof(sql),
-           "SELECT version, plain_sha256 FROM city_%s.cases WHERE id = $1 FOR "
-           "UPDATE",
+           "INSERT INTO city_%s.cases AS c (id, version, box, serial, batch, "
+           "number, token_sha256, plain_sha256, plain, seal) SELECT u.id, u.v, "
+           "$1, $2, $3, u.num, u.tok, u.h, u.p, u.s FROM unnest($4::text[], "
+           "$5::int8[], $6::text[], $7::text[], $8::text[], $9::bytea[], "
+           "$10::bytea[]) AS u(id, v, num, tok, h, p, s) ON CONFLICT (id) DO "
+           "UPDATE SET version = EXCLUDED.version, box = EXCLUDED.box, serial "
+           "= EXCLUDED.serial, batch = EXCLUDED.batch, number = "
+           "EXCLUDED.number, token_sha256 = EXCLUDED.token_sha256, "
+           "plain_sha256 = EXCLUDED.plain_sha256, plain = EXCLUDED.plain, seal "
+           "= EXCLUDED.seal, updated_at = now() WHERE c.version < "
+           "EXCLUDED.version RETURNING id",
            city);
-  const char *v1[] = {r->id};
-  if (!(res = q(c, sql, 1, v1, NULL, NULL, err)))
-    return -EIO;
-  int have = PQntuples(res) == 1;
-  long long sv = have ? atoll(PQgetvalue(res, 0, 0)) : 0;
-  int same = have && strcmp(PQgetvalue(res, 0, 1), r->plain_sha256) == 0;
+  {
+    const Oid types[] = {OID_TEXT,      OID_TEXT,     OID_TEXT,
+                         OID_TEXT_ARR,  OID_INT8_ARR, OID_TEXT_ARR,
+                         OID_TEXT_ARR,  OID_TEXT_ARR, OID_BYTEA_ARR,
+                         OID_BYTEA_ARR};
+    const char *v[] = {box,        serial,      b->id,       ids.b.data,
+                       vs.b.data,  nums.b.data, toks.b.data, hs.b.data,
+                       ps.b.data,  ss.b.data};
+    const int lens[] = {0,
+                        0,
+                        0,
+                        (int)ids.b.len,
+                        (int)vs.b.len,
+                        (int)nums.b.len,
+                        (int)toks.b.len,
+                        (int)hs.b.len,
+                        (int)ps.b.len,
+                        (int)ss.b.len};
+    const int fmts[] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1};
+    if (!(res = qt(c, sql, 10, types, v, lens, fmts, err))) {
+      rc = -EIO;
+      goto out;
+    }
+  }
+  for (int t = 0; t < PQntuples(res); t++) {
+    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
+    if (r && r->kind == MG_T_CASE && !r->status)
+      r->status = MG_T_STORED;
+  }
   PQclear(res);
   res = NULL;
-  if (have && sv > r->version) {
-    r->status = MG_T_STALE;
-    return 0;
+  for (size_t k = 0; k < b->n; k++) {
+    const struct mg_t_record *r = &b->r[k];
+    if (!r->status && r->kind == MG_T_CASE) {
+      arr_add(&left, r->id, 32);
+      nleft++;
+    }
   }
-  if (have && sv == r->version) {
-    if (same) {
+  if (nleft == 0)
+    goto out;
+  if (arr_end(&left)) {
+    rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  snprintf(sql, sizeof(sql),
+           "SELECT id, version, plain_sha256 FROM city_%s.cases WHERE id = "
+           "ANY($1::text[])",
+           city);
+  {
+    const Oid types[] = {OID_TEXT_ARR};
+    const char *v[] = {left.b.data};
+    const int lens[] = {(int)left.b.len}, fmts[] = {1};
+    if (!(res = qt(c, sql, 1, types, v, lens, fmts, err))) {
+      rc = -EIO;
+      goto out;
+    }
+  }
+  for (int t = 0; t < PQntuples(res); t++) {
+    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
+    if (!r || r->kind != MG_T_CASE || r->status)
+      continue;
+    long long sv = atoll(PQgetvalue(res, t, 1));
+    if (sv > r->version) {
+      r->status = MG_T_STALE;
+    } else if (sv == r->version &&
+               strcmp(PQgetvalue(res, t, 2), r->plain_sha256) == 0) {
       r->status = MG_T_DUPLICATE;
-    } else {
+    } else if (sv == r->version) {
       r->status = MG_T_REJECTED;
       r->code = "conflict";
       snprintf(r->message, sizeof(r->message),
                "records[%zu]: case %s version %lld is already stored with "
                "other content",
-               idx, r->id, (long long)r->version);
+               rec_index(b, r), r->id, (long long)r->version);
     }
-    return 0;
   }
-  snprintf(sql, sizeof(sql),
-           "INSERT INTO city_%s.cases (id, version, box, serial, batch, number, "
-           "token_sha256, plain_sha256, plain, seal) VALUES ($1, $2, $3, $4, "
-           "$5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10) ON CONFLICT (id) DO "
-           "UPDATE SET version = EXCLUDED.version, box = EXCLUDED.box, serial = "
-           "EXCLUDED.serial, batch = EXCLUDED.batch, number = EXCLUDED.number, "
-           "token_sha256 = EXCLUDED.token_sha256, plain_sha256 = "
-           "EXCLUDED.plain_sha256, plain = EXCLUDED.plain, seal = EXCLUDED.seal, "
-           "updated_at = now()",
-           city);
-  const char *v[] = {r->id,     ver,        box,
-                     serial,    batch,      r->number,
-                     r->token_sha256,       r->plain_sha256,
-                     (const char *)r->plain, (const char *)r->seal};
-  int lens[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)r->plain_len, (int)r->seal_len};
-  int fmts[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
-  if (!(res = q(c, sql, 10, v, lens, fmts, err)))
-    return -EIO;
+  for (size_t k = 0; k < b->n && !rc; k++)
+    if (!b->r[k].status && b->r[k].kind == MG_T_CASE)
+      rc = mg_err_set(err, -EIO,
+                      "database: case %s neither stored nor found; send the "
+                      "batch again",
+                      b->r[k].id);
+out:
   PQclear(res);
-  r->status = MG_T_STORED;
+  arr_free(&ids);
+  arr_free(&vs);
+  arr_free(&nums);
+  arr_free(&toks);
+  arr_free(&hs);
+  arr_free(&ps);
+  arr_free(&ss);
+  arr_free(&left);
   return rc;
 }
 
@@ -841,10 +1134,15 @@ int mg_t_db_store(struct mg_t_pool *p, struct mg_t_batch *b, const char *box,
   int i = take(p, err), rc = 0;
   *results = NULL;
   *replayed = 0;
+  struct byid m = {NULL, 0};
   if (i < 0)
     return -EIO;
   PGconn *c = p->c[i];
   mg_t_batch_digest(b, digest);
+  if (byid_init(&m, b)) {
+    give(p, i);
+    return mg_err_set(err, -ENOMEM, "out of memory");
+  }
   /* A concurrent copy of the same batch makes our INSERT of the batch row
    * fail; the second pass then answers it as a replay. */
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -874,14 +1172,11 @@ int mg_t_db_store(struct mg_t_pool *p, struct mg_t_batch *b, const char *box,
     }
     PQclear(r);
     r = NULL;
-    for (size_t k = 0; k < b->n && rc == 0; k++) {
-      struct mg_t_record *rec = &b->r[k];
-      if (rec->status == MG_T_REJECTED)
-        continue;
-      rec->status = 0;
-      rc = store_record(c, p->city, rec, box, serial, b->id, k, err);
-    }
-    if (rc)
+    for (size_t k = 0; k < b->n; k++)
+      if (b->r[k].status != MG_T_REJECTED) /* a second pass starts over */
+        b->r[k].status = 0;
+    if ((rc = store_apps(c, p->city, b, &m, box, serial, err)) ||
+        (rc = store_cases(c, p->city, b, &m, box, serial, err)))
       break;
     free(res);
     if (!(res = results_json(b))) {
@@ -909,6 +1204,7 @@ int mg_t_db_store(struct mg_t_pool *p, struct mg_t_batch *b, const char *box,
   PQclear(r);
   rollback(c);
   free(res);
+  free(m.r);
   give(p, i);
   return rc;
 }

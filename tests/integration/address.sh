@@ -10,21 +10,16 @@
 lines=$(wc -l < "$MG_ADDRESS_CSV")
 check "the converted national data has 120,000+ addresses ($lines)" test "$lines" -ge 120000
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 PW='Counter-2026-pw'
-hash=$(printf '%s\n' "$PW" | "$MG_BIN/madoctl" user hash --password-stdin)
-printf 'id,name,role,password_hash\ntanaka,田中,staff,%s\n' "$hash" > "$T/users.csv"
-chmod 600 "$T/users.csv"
+seed_users "$T/users.csv" tanaka,田中,staff
 conf=$(write_config addr <<CONF
 [auth]
 users_file = $T/users.csv
 require_tablet = no
 [http]
 listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
+$(pack_conf)
 [address]
 file = $T/addr/state/dictionary.db
 CONF

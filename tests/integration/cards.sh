@@ -9,29 +9,14 @@
 export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 CARDS="$MG_SRC/tests/fixtures/cards"
 
-pcscd_start "$T/pcsc"
-rc=$?
-if [ $rc -ne 0 ]; then
-  [ $rc -eq 77 ] && exit 77
-  echo "pcscd did not start"
-  exit 1
-fi
+start_or_skip pcscd pcscd_start "$T/pcsc"
 trap 'pcscd_stop; cleanup' EXIT
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 PW='Counter-2026-pw'
 conf=$(write_config cards <<CONF
 plugin_dir = $MG_PLUGINS
-[auth]
-require_tablet = no
-[http]
-listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
-[visits]
-close_at =
+$(counter_conf)
 [reader "r1"]
 plugin = pcsc
 name = Virtual PCD 00 00
@@ -41,8 +26,8 @@ CONF
 start_daemon "$conf" "$T/cards/run" || { summary; exit 1; }
 B="https://127.0.0.1:$PORT/api/v1"
 check "the demo pack is pulled" ctl pack pull
-printf '%s\n' "$PW" | ctl user add tanaka --name 職員 --role staff --password-stdin >/dev/null
-printf '%s\n' "$PW" | ctl user add sato --name 職員 --role supervisor --password-stdin >/dev/null
+add_user tanaka 職員 staff
+add_user sato 職員 supervisor
 A="$T/jar-shimin"; K="$T/jar-kosodate"
 check "staff log in at shimin-1" test "$(login "$A" tanaka shimin-1)" = 200
 check "... and at kosodate-1 (no reader there)" test "$(login "$K" sato kosodate-1)" = 200

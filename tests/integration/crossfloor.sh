@@ -57,21 +57,6 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 people=$(jq -cn '[
   {name:"周南 三郎", kana:"シュウナン サブロウ", birth_date:"1979-03-03", address:"山口県周南市岐山通2丁目3番地 架空ハイツ101"},
   {name:"周南 四季", kana:"シュウナン シキ", birth_date:"2019-09-09", address:"山口県周南市岐山通2丁目3番地 架空ハイツ101"}]')
-# mkcase JAR: a new case with its questions answered and a note → ID NUM TOKEN
-mkcase() {
-  call "$1" POST /visits "{\"life_event\":\"tennyu\",\"people\":$people}" >/dev/null
-  local b id q
-  b=$(cat "$T/body")
-  id=$(jq -r .case.id <<<"$b")
-  q=$(jq -r .case.next_question.id <<<"$b")
-  for _ in 1 2 3 4; do
-    [ "$q" = null ] && break
-    call "$1" PUT "/visits/$id/answers/$q" '{"answer":"no"}' >/dev/null
-    q=$(jq -r .next_question.id "$T/body")
-  done
-  call "$1" POST "/visits/$id/notes" '{"text":"1階で受付しました。"}' >/dev/null
-  echo "$id $(jq -r .case.number <<<"$b") $(jq -r .token <<<"$b")"
-}
 # phone JAR ID: the value of the phone field of the case's jumin_idou form
 phone() {
   call "$1" GET "/visits/$2/forms/jumin_idou" >/dev/null &&
@@ -81,7 +66,7 @@ phone() {
 # --- 1F makes a case; it reaches the tenant at once ----------------------------
 box_api f1
 check "staff log in on 1F" test "$(login "$T/jar1" tanaka shimin-1)" = 200
-read -r ID NUM TOK < <(mkcase "$T/jar1")
+read -r ID NUM TOK < <(mkcase "$T/jar1" "1階で受付しました。")
 check "1F makes a case with answers and a note" test -n "$ID" -a "$ID" != null
 check "... it reaches the tenant within 5 s, [sync] interval being 60 s (kicked)" tenant_case_has "$ID" shunan-1f "1階で受付しました。"
 
@@ -122,7 +107,7 @@ check "2F resumes it again: 200, with 1F's latest note, fresh" json_ok "$(cat "$
 
 # --- a number search on 2F for a case of 1F ---------------------------------------
 box_api f1
-read -r ID2 NUM2 TOK2 < <(mkcase "$T/jar1")
+read -r ID2 NUM2 TOK2 < <(mkcase "$T/jar1" "1階で受付しました。")
 check "1F makes a second case" test -n "$ID2" -a "$ID2" != null
 check "... it reaches the tenant" tenant_case_has "$ID2" shunan-1f "1階で受付しました。"
 box_api f2
@@ -135,7 +120,7 @@ check "... 200, both cases now held by 2F" json_ok "$(cat "$T/body")" --arg c "$
 
 # --- the tenant hung, then down: a case held here still resumes ---------------------
 box_api f1
-read -r ID3 NUM3 TOK3 < <(mkcase "$T/jar1")
+read -r ID3 NUM3 TOK3 < <(mkcase "$T/jar1" "1階で受付しました。")
 check "... it reaches the tenant" tenant_case_has "$ID3" shunan-1f "1階で受付しました。"
 kill -STOP "$TENANT_PID"
 t0=$(date +%s%N)

@@ -12,12 +12,7 @@ CARDS="$MG_SRC/tests/fixtures/cards"
 BUILD=$(cd "$MG_BIN/.." && pwd)
 CHROMIUM=${MG_E2E_CHROMIUM:-/usr/bin/chromium}
 
-for tool in node npm "$CHROMIUM" zbarimg pdftoppm pdfinfo ippeveprinter ipptool dbus-daemon python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "skip: $tool is missing (scripts/install-deps installs it)"
-    exit 77
-  fi
-done
+need_tools node npm "$CHROMIUM" zbarimg pdftoppm pdfinfo ippeveprinter ipptool dbus-daemon python3
 
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   echo "skip: playwright-core $(jq -r '.packages["node_modules/playwright-core"].version' "$MG_SRC/tests/e2e/package-lock.json") needs node 20 or later (this is $(node --version))"
@@ -41,31 +36,16 @@ if ! cmp -s "$MG_SRC/tests/e2e/package-lock.json" "$NODE_DIR/package-lock.json" 
   fi
 fi
 
-pcscd_start "$T/pcsc"
-rc=$?
-if [ $rc -ne 0 ]; then
-  [ $rc -eq 77 ] && exit 77
-  echo "pcscd did not start"
-  exit 1
-fi
+start_or_skip pcscd pcscd_start "$T/pcsc"
 trap 'stop_ipp_printer; pcscd_stop; cleanup' EXIT
 start_ipp_printer || { summary; exit 1; }
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 PW='Counter-2026-pw'
 conf=$(write_config e2e <<CONF
 plugin_dir = $MG_PLUGINS
 web_dir = $MG_SRC/web
-[auth]
-require_tablet = no
-[http]
-listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
-[visits]
-close_at =
+$(counter_conf)
 [address]
 file = $T/address.db
 [reader "r1"]
@@ -86,8 +66,8 @@ start_daemon "$conf" "$T/e2e/run" || { summary; exit 1; }
 check "the address dictionary is imported" ctl address import "${MG_ADDRESS_CSV:?}"
 B="https://127.0.0.1:$PORT/api/v1"
 check "the demo pack is pulled" ctl pack pull
-printf '%s\n' "$PW" | ctl user add tanaka --name 田中 --role staff --password-stdin >/dev/null
-printf '%s\n' "$PW" | ctl user add sato --name 佐藤 --role staff --password-stdin >/dev/null
+add_user tanaka 田中 staff
+add_user sato 佐藤 staff
 card_insert "$CARDS/mynumber.card" || { summary; exit 1; }
 
 ART=${MG_E2E_ARTIFACTS:-$BUILD/e2e-artifacts}

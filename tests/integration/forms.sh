@@ -8,23 +8,14 @@
 . "$(dirname "$0")/lib.sh"
 export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 mkdir -p "$T/linkage"
 trap 'stop_ipp_printer; cleanup' EXIT
 start_ipp_printer || { summary; exit 1; }
 PW='Counter-2026-pw'
 conf=$(write_config forms <<CONF
 plugin_dir = $MG_PLUGINS
-[auth]
-require_tablet = no
-[http]
-listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
-[visits]
-close_at =
+$(counter_conf)
 [printer "forms"]
 plugin = cups
 counters = shimin-1
@@ -37,9 +28,8 @@ CONF
 start_daemon "$conf" "$T/forms/run" || { summary; exit 1; }
 B="https://127.0.0.1:$PORT/api/v1"
 check "the demo pack is pulled" ctl pack pull
-for u in tanaka:staff sato:staff; do
-  printf '%s\n' "$PW" | ctl user add "${u%%:*}" --name 職員 --role "${u#*:}" --password-stdin >/dev/null
-done
+add_user tanaka 職員 staff
+add_user sato 職員 staff
 A="$T/jar-shimin"; K="$T/jar-kosodate"
 check "staff log in at shimin-1" test "$(login "$A" tanaka shimin-1)" = 200
 check "... and at kosodate-1" test "$(login "$K" sato kosodate-1)" = 200

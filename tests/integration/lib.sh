@@ -41,6 +41,70 @@ write_config() {
 
 ctl() { "$MG_BIN/madoctl" --socket "$SOCK" "$@"; }
 
+# need_tools TOOL...: the test is skipped (77) when one is not installed.
+need_tools() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "skip: $tool is missing (scripts/install-deps installs it)"
+      exit 77
+    fi
+  done
+}
+
+# start_or_skip WHAT CMD...: runs CMD in this shell (pcscd_start, pg_start:
+# they export what they start); its 77 skips the test, another failure
+# ends it with "WHAT did not start".
+start_or_skip() {
+  local what=$1 rc
+  shift
+  "$@"
+  rc=$?
+  [ $rc -eq 0 ] && return 0
+  [ $rc -eq 77 ] && exit 77
+  echo "$what did not start"
+  exit 1
+}
+
+# demo_pack: the demo pack (scripts/demo-pack) in $T/pack, made once.
+demo_pack() {
+  [ -d "$T/pack" ] && return 0
+  bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+}
+
+# pack_conf: the [pack] section of a daemon that takes the demo pack
+# (demo_pack) on `madoctl pack pull` only.
+pack_conf() {
+  printf '[pack]\nurl = file://%s/pack/pack-repo\nallowed_signers = %s/pack/allowed_signers\ninterval = 0\n' "$T" "$T"
+}
+
+# counter_conf [LISTEN]: the sections of a test counter: [auth] without
+# tablet registration, [http] on LISTEN (127.0.0.1:0), [pack] (pack_conf)
+# and [visits] never closed at a time of day.
+counter_conf() {
+  printf '[auth]\nrequire_tablet = no\n[http]\nlisten = %s\n' "${1:-127.0.0.1:0}"
+  pack_conf
+  printf '[visits]\nclose_at =\n'
+}
+
+# seed_users FILE ID,NAME,ROLE...: an [auth] users_file (mode 0600) with
+# these users, each with the password $PW.
+seed_users() {
+  local f=$1 hash u
+  shift
+  hash=$(printf '%s\n' "$PW" | "$MG_BIN/madoctl" user hash --password-stdin) || return 1
+  {
+    echo 'id,name,role,password_hash'
+    for u in "$@"; do printf '%s,%s\n' "$u" "$hash"; done
+  } > "$f"
+  chmod 600 "$f"
+}
+
+# add_user ID NAME ROLE: `madoctl user add` with the password $PW.
+add_user() {
+  printf '%s\n' "$PW" | ctl user add "$1" --name "$2" --role "$3" --password-stdin >/dev/null
+}
+
 # start_daemon CONF RUNDIR: starts madoguchid, waits until it answers.
 start_daemon() {
   local conf=$1

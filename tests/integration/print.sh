@@ -7,21 +7,14 @@
 . "$(dirname "$0")/lib.sh"
 export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-for tool in ippeveprinter ipptool dbus-daemon pdfinfo pdftotext python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "skip: $tool is missing (scripts/install-deps installs it)"
-    exit 77
-  fi
-done
+need_tools ippeveprinter ipptool dbus-daemon pdfinfo pdftotext python3
 
 trap 'stop_ipp_printer; cleanup' EXIT
 start_ipp_printer || { summary; exit 1; }
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 PW='Counter-2026-pw'
-hash=$(printf '%s\n' "$PW" | "$MG_BIN/madoctl" user hash --password-stdin)
-printf 'id,name,role,password_hash\nadmin,管理者,administrator,%s\n' "$hash" > "$T/users.csv"
-chmod 600 "$T/users.csv"
+seed_users "$T/users.csv" admin,管理者,administrator
 DEAD=$(free_port) # nobody listens there
 conf=$(write_config print <<CONF
 plugin_dir = $MG_PLUGINS
@@ -30,10 +23,7 @@ users_file = $T/users.csv
 require_tablet = no
 [http]
 listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
+$(pack_conf)
 [printer "slips"]
 plugin = cups
 counters = shimin-1

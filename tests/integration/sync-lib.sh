@@ -46,15 +46,8 @@ tenantd() { "$MG_BIN/madoguchi-tenantd" --config "$T/tenant/tenantd.conf" "$@"; 
 
 # --- PostgreSQL and the tenant ----------------------------------------------
 sync_setup() {
-  local rc
   [ -x "$MG_BIN/madoguchi-tenantd" ] || { echo "madoguchi-tenantd is not built"; exit 1; }
-  pg_start "$T/pg"
-  rc=$?
-  if [ $rc -ne 0 ]; then
-    [ $rc -eq 77 ] && exit 77
-    echo "PostgreSQL did not start"
-    exit 1
-  fi
+  start_or_skip PostgreSQL pg_start "$T/pg"
   mkdir -p "$T/tenant"
   chmod 700 "$T/tenant"
   TENANT_PORT=$(free_port)
@@ -124,8 +117,7 @@ tenant_ids() {
 # intervals); log_level there is [daemon]'s.
 box_conf() {
   local name=$1 port
-  [ -d "$T/pack" ] || bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null ||
-    { echo "demo-pack failed"; exit 1; }
+  demo_pack
   port=$(free_port)
   BOX_PORT[$name]=$port
   BOX_CITY[$name]=$2
@@ -143,16 +135,7 @@ box_conf() {
   write_config "$name" >/dev/null <<CONF
 plugin_dir = ${MG_PLUGINS:-}
 $(printf '%s\n%s\n' "$extra" "$defaults" | grep '^log_level' | head -n 1)
-[auth]
-require_tablet = no
-[http]
-listen = 127.0.0.1:$port
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
-[visits]
-close_at =
+$(counter_conf "127.0.0.1:$port")
 [sync]
 url = $4
 ca_file = $TENANT_CA
@@ -221,6 +204,23 @@ box_submit() {
     "$counter" "$count" "$out" "$@"
 }
 acked_ids() { awk '$1 == "acked" {print $2}' "$@" | sort; }
+
+# mkcase JAR NOTE: a new case of $people (JSON) at $B, its questions
+# answered "no" and NOTE added -> "ID NUMBER TOKEN"
+mkcase() {
+  call "$1" POST /visits "{\"life_event\":\"tennyu\",\"people\":$people}" >/dev/null
+  local b id q
+  b=$(cat "$T/body")
+  id=$(jq -r .case.id <<<"$b")
+  q=$(jq -r .case.next_question.id <<<"$b")
+  for _ in 1 2 3 4; do
+    [ "$q" = null ] && break
+    call "$1" PUT "/visits/$id/answers/$q" '{"answer":"no"}' >/dev/null
+    q=$(jq -r .next_question.id "$T/body")
+  done
+  call "$1" POST "/visits/$id/notes" "$(jq -cn --arg t "$2" '{text: $t}')" >/dev/null
+  echo "$id $(jq -r .case.number <<<"$b") $(jq -r .token <<<"$b")"
+}
 
 # sync_status NAME: `madoctl sync status --json`
 sync_status() { box_ctl "$1" sync status --json; }

@@ -160,21 +160,9 @@ today=$(date +%F)
 people=$(jq -cn --arg t "$today" '[
   {name:"周南 一郎", kana:"シュウナン イチロウ", birth_date:"1984-05-05", address:"山口県周南市岐山通1丁目1番地 架空コーポ202"},
   {name:"周南 二葉", kana:"シュウナン フタバ", birth_date:"2020-06-06", address:"山口県周南市岐山通1丁目1番地 架空コーポ202"}]')
-mkcase() { # → ID NUM TOKEN of a new case on box 1, with answers and a note
-  call "$T/jar1" POST /visits "{\"life_event\":\"tennyu\",\"people\":$people}" >/dev/null
-  local b; b=$(cat "$T/body")
-  local id; id=$(jq -r .case.id <<<"$b")
-  local q; q=$(jq -r .case.next_question.id <<<"$b")
-  for _ in 1 2 3 4; do
-    [ "$q" = null ] && break
-    call "$T/jar1" PUT "/visits/$id/answers/$q" '{"answer":"no"}' >/dev/null
-    q=$(jq -r .next_question.id "$T/body")
-  done
-  call "$T/jar1" POST "/visits/$id/notes" '{"text":"転出証明書は持参済み（1階）。"}' >/dev/null
-  echo "$id $(jq -r .case.number <<<"$b") $(jq -r .token <<<"$b")"
-}
-read -r ID1 NUM1 TOK1 < <(mkcase)
-read -r ID2 NUM2 TOK2 < <(mkcase)
+note='転出証明書は持参済み（1階）。'
+read -r ID1 NUM1 TOK1 < <(mkcase "$T/jar1" "$note")
+read -r ID2 NUM2 TOK2 < <(mkcase "$T/jar1" "$note")
 check "two cases on box 1 with answers and a note" test -n "$ID1" -a -n "$ID2" -a "$ID1" != null
 check "a value typed into one of its forms: 200" test "$(call "$T/jar1" PUT "/visits/$ID1/forms/jumin_idou/phone" '{"value":"0834-22-8211"}')" = 200
 call "$T/jar1" GET "/visits/$ID1" >/dev/null

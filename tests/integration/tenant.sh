@@ -235,6 +235,30 @@ echo '{"number":"12a"}' >"$T/fetchbad.json"
 s=$(post /t1/cases/fetch "$T/fetchbad.json" shunan-2f)
 check "a bad fetch body: 400" test "$s" = 400
 
+# a batch is stored with one statement per table (N3): each record still
+# gets its own result (applications and cases mixed, in order)
+A4=$(hex)
+{
+  echo '{"form":"juminhyo"}' | record shunan-1f $A application $A4
+  record shunan-1f $A case $CASE 2 <"$T/case2.json"
+  echo '{"form":"juminhyo","applicant":"other"}' | record shunan-1f $A application $A1
+  mkcase $CASE 2 12345678 "山田 太郎" | record shunan-1f $A case $CASE 2
+} | jq -sc '[.[0], .[1], .[2]], [.[3]]' >"$T/mixed.jsonl"
+sed -n 1p "$T/mixed.jsonl" | jq -c --arg b "$(hex)" '{batch: $b, records: .}' >"$T/bm1.json"
+s=$(post /t1/records "$T/bm1.json" shunan-1f)
+check "mixed batch: stored, case duplicate, application conflict" json_ok "$(cat "$T/ans")" --arg s "$s" \
+  '$s == "200" and ([.results[].status] == ["stored","duplicate","rejected"]) and .results[2].code == "conflict" and (.results[2].message | test("records\\[2\\]"))'
+sed -n 2p "$T/mixed.jsonl" | jq -c --arg b "$(hex)" '{batch: $b, records: .}' >"$T/bm2.json"
+s=$(post /t1/records "$T/bm2.json" shunan-1f)
+check "a case version stored with other content: conflict" json_ok "$(cat "$T/ans")" --arg s "$s" \
+  '$s == "200" and .results[0].status == "rejected" and .results[0].code == "conflict"'
+mkcase $CASE 3 12345678 "山田 花子" >"$T/case3.json"
+record shunan-1f $A case $CASE 3 <"$T/case3.json" | jq -sc --arg b "$(hex)" '{batch: $b, records: .}' >"$T/bc3n.json"
+s=$(post /t1/records "$T/bc3n.json" shunan-1f)
+check "a newer case version replaces the stored one" json_ok "$(cat "$T/ans")" --arg s "$s" '$s == "200" and .results[0].status == "stored"'
+check "... one case row, version 3, the conflicting content not stored" test \
+  "$(psqla "SELECT count(*) || '/' || max(version) || '/' || max(plain_sha256) FROM city_$A.cases")" = "1/3/$(sha256sum <"$T/case3.json" | cut -c1-64)"
+
 # --- TLS and certificates ---------------------------------------------
 s=$(post /t1/records "$T/b1.json")
 check "records without a client certificate: 401" json_ok "$(cat "$T/ans")" --arg s "$s" '$s == "401" and .error.code == "client_certificate_required"'

@@ -7,15 +7,12 @@
 # fontconfig's caches held by slip-rendering worker threads (tests/lsan-fonts.supp)
 export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-bash "$MG_SRC/scripts/demo-pack" "$T/pack" >/dev/null || { echo "demo-pack failed"; exit 1; }
+demo_pack
 mkdir -p "$T/prints"
 PW='Counter-2026-pw'
 # the administrator comes from a seed file ([auth] users_file)
-hash=$(printf '%s\n' "$PW" | "$MG_BIN/madoctl" user hash --password-stdin)
-printf 'id,name,role,password_hash\nadmin,管理者,administrator,%s\n' "$hash" > "$T/users.csv"
-chmod 600 "$T/users.csv"
-printf 'id,name,role,password_hash\nadmin,管理者,administrator,%s\nbob,ボブ,chief,%s\n' "$hash" "$hash" > "$T/bad-users.csv"
-chmod 600 "$T/bad-users.csv"
+seed_users "$T/users.csv" admin,管理者,administrator
+seed_users "$T/bad-users.csv" admin,管理者,administrator bob,ボブ,chief
 bad=$(write_config badusers <<CONF
 [auth]
 users_file = $T/bad-users.csv
@@ -29,10 +26,7 @@ plugin_dir = $MG_PLUGINS
 users_file = $T/users.csv
 [http]
 listen = 127.0.0.1:0
-[pack]
-url = file://$T/pack/pack-repo
-allowed_signers = $T/pack/allowed_signers
-interval = 0
+$(pack_conf)
 [visits]
 retention = 0s
 close_at =
@@ -47,9 +41,8 @@ DB="$T/visits/state/madoguchi.db"
 B="https://127.0.0.1:$PORT/api/v1"
 check "the demo pack is pulled" ctl pack pull
 
-adduser() { printf '%s\n' "$PW" | ctl user add "$1" --name "$2" --role "$3" --password-stdin >/dev/null; }
 check "the seeded administrator is there" json_ok "$(ctl user list --json)" 'map(.id) == ["admin"]'
-check "users are added" eval 'adduser tanaka 田中 staff && adduser sato 佐藤 staff && adduser suzuki 鈴木 supervisor'
+check "users are added" eval 'add_user tanaka 田中 staff && add_user sato 佐藤 staff && add_user suzuki 鈴木 supervisor'
 
 # --- tablets (U1) ---------------------------------------------------------
 A="$T/tablet-shimin"; K="$T/tablet-kosodate"; touch "$A" "$K"

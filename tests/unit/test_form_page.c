@@ -22,6 +22,8 @@
 #include <cmocka.h>
 #include <poppler.h>
 
+#include "render_test.h"
+
 #include "buf.h"
 #include "form_pdf.h"
 #include "json.h"
@@ -30,27 +32,6 @@
 #define SHUNAN MG_TEST_SOURCE_DIR "/packs/shunan"
 
 static struct mg_pack *pack;
-
-struct rd {
-  const unsigned char *p;
-  size_t len, off;
-};
-
-static cairo_status_t png_read(void *c, unsigned char *data, unsigned n) {
-  struct rd *r = c;
-  if (r->off + n > r->len)
-    return CAIRO_STATUS_READ_ERROR;
-  memcpy(data, r->p + r->off, n);
-  r->off += n;
-  return CAIRO_STATUS_SUCCESS;
-}
-
-static cairo_surface_t *decode(const unsigned char *png, size_t len) {
-  struct rd r = {png, len, 0};
-  cairo_surface_t *s = cairo_image_surface_create_from_png_stream(png_read, &r);
-  assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
-  return s;
-}
 
 /* Pixels darker than mid-grey inside a box of `mm` coordinates. */
 static long dark_in(cairo_surface_t *s, double page_w_mm, double x, double y,
@@ -127,7 +108,7 @@ static void test_template_and_values(void **state) {
   assert_int_equal(l0, l1);
   assert_memory_equal(p0, p1, l0);
 
-  cairo_surface_t *s0 = decode(p0, l0), *s2 = decode(p2, l2);
+  cairo_surface_t *s0 = rt_png_decode(p0, l0), *s2 = rt_png_decode(p2, l2);
   assert_int_equal(cairo_image_surface_get_width(s0), 600);
   assert_int_equal(cairo_image_surface_get_height(s0),
                    (int)ceil(600 * f->page_height / f->page_width));
@@ -162,7 +143,7 @@ static void test_mask(void **state) {
                              .sheets = &bare, .n_sheets = 1};
   size_t len;
   unsigned char *png = page_png(&r, m->page, 800, 0, &len);
-  cairo_surface_t *s = decode(png, len);
+  cairo_surface_t *s = rt_png_decode(png, len);
 
   /* the template alone, rasterised by poppler here */
   char uri[1024];
@@ -281,14 +262,7 @@ static void test_layout_json(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  struct mg_pack_report rep;
-  mg_pack_report_init(&rep);
-  if (mg_pack_load(SHUNAN, &pack, &rep) != 0) {
-    mg_pack_report_print(&rep, stderr);
-    return -1;
-  }
-  mg_pack_report_free(&rep);
-  return 0;
+  return rt_pack_load(SHUNAN, &pack);
 }
 
 static int group_teardown(void **state) {
@@ -308,15 +282,4 @@ static void *suite(void *arg) {
   return NULL;
 }
 
-/* On a thread of their own, as test_form_pdf does: the render caches go
- * at its exit as a uv worker's do, then cairo's and fontconfig's. */
-int main(void) {
-  pthread_t t;
-  int rc = 1;
-  if (pthread_create(&t, NULL, suite, &rc) != 0 ||
-      pthread_join(t, NULL) != 0)
-    return 1;
-  cairo_debug_reset_static_data();
-  FcFini();
-  return rc;
-}
+int main(void) { return rt_main(suite); }

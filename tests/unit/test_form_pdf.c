@@ -24,6 +24,8 @@
 #include <cairo.h>
 #include <cmocka.h>
 
+#include "render_test.h"
+
 #include "form_pdf.h"
 #include "pack.h"
 
@@ -37,34 +39,6 @@ static struct mg_pack *pack, *mini;
 static char dir[64];
 
 /* ---- helpers ---- */
-
-/* Output of a shell command (malloc'd); fails the test unless it exits 0. */
-static char *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *run(const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = 0, cap = 4096;
-  char *out = malloc(cap);
-  assert_non_null(out);
-  for (size_t got; (got = fread(out + n, 1, cap - n - 1, p)) > 0;) {
-    n += got;
-    if (cap - n < 2) {
-      cap *= 2;
-      out = realloc(out, cap);
-      assert_non_null(out);
-    }
-  }
-  out[n] = 0;
-  int st = pclose(p);
-  if (st != 0)
-    fail_msg("`%s` exited with status %d", cmd, st);
-  return out;
-}
 
 /* `s` without ASCII spaces, U+3000 and line breaks: wrapped text and
  * names with a space compare as one run. */
@@ -114,36 +88,24 @@ static void render_to(const struct mg_form_render *r, const char *name) {
   unsigned char *pdf = NULL;
   size_t len = 0;
   struct mg_err err = {{0}};
-  char path[256];
   int rc = mg_form_render_pdf(r, &pdf, &len, &err);
   if (rc)
     fail_msg("render %s: %d %s", name, rc, err.msg);
   assert_true(len > 1000);
   assert_memory_equal(pdf, "%PDF-", 5);
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  FILE *fp = fopen(path, "wb");
-  assert_non_null(fp);
-  assert_int_equal(fwrite(pdf, 1, len, fp), len);
-  assert_int_equal(fclose(fp), 0);
+  rt_write_file(dir, name, pdf, len);
   free(pdf);
 }
 
-static int pages_of(const char *name) {
-  char *info = run("pdfinfo '%s/%s'", dir, name);
-  char *p = strstr(info, "Pages:");
-  assert_non_null(p);
-  int n = atoi(p + 6);
-  free(info);
-  return n;
-}
+static int pages_of(const char *name) { return rt_pdf_pages(dir, name); }
 
 /* The text printed inside `b` on `page` (a box a little larger than b,
  * since glyph boxes may overhang the ruled box by a hair), squeezed. */
 static char *in_box(const char *name, int page, const struct mg_pack_box *b) {
-  char *t = run("pdftotext -f %d -l %d -x %d -y %d -W %d -H %d '%s/%s' -",
-                page, page, (int)(b->x * MM) - 1, (int)(b->y * MM) - 1,
-                (int)(b->width * MM) + 3, (int)(b->height * MM) + 3, dir,
-                name);
+  char *t =
+      rt_run("pdftotext -f %d -l %d -x %d -y %d -W %d -H %d '%s/%s' -", page,
+             page, (int)(b->x * MM) - 1, (int)(b->y * MM) - 1,
+             (int)(b->width * MM) + 3, (int)(b->height * MM) + 3, dir, name);
   char *s = squeeze(t);
   free(t);
   return s;
@@ -166,8 +128,8 @@ static void expect_in_box(const char *name, int page,
  * at that size). */
 static double word_height(const char *name, int page,
                           const struct mg_pack_box *b) {
-  char *t = run("pdftotext -bbox -f %d -l %d '%s/%s' -", page, page, dir,
-                name);
+  char *t =
+      rt_run("pdftotext -bbox -f %d -l %d '%s/%s' -", page, page, dir, name);
   double best = -1;
   for (char *w = t; (w = strstr(w, "<word ")); w++) {
     double x0 = atof(strstr(w, "xMin=\"") + 6),
@@ -189,8 +151,8 @@ static double word_height(const char *name, int page,
  * finds inside `b` (by their centre). */
 static void words_x(const char *name, int page, const struct mg_pack_box *b,
                     double *left, double *right) {
-  char *t = run("pdftotext -bbox -f %d -l %d '%s/%s' -", page, page, dir,
-                name);
+  char *t =
+      rt_run("pdftotext -bbox -f %d -l %d '%s/%s' -", page, page, dir, name);
   *left = 1e9;
   *right = -1e9;
   for (char *w = t; (w = strstr(w, "<word ")); w++) {
@@ -210,29 +172,42 @@ static void words_x(const char *name, int page, const struct mg_pack_box *b,
     fail_msg("no word in box %s of %s", b->field, name);
 }
 
-/* Dark pixels (< 128 of 255) of a region (mm) of a page at 144 dpi. */
-static long dark_pixels(const char *pdf_path, int page, double x, double y,
-                        double w, double h) {
+/* A region (mm) of a page at 144 dpi as 8-bit grey (pdftoppm -gray, in
+ * dir/TAG.pgm): malloc'd, *pw by *ph pixels. */
+static unsigned char *crop_gray(const char *pdf_path, int page, double x,
+                                double y, double w, double h, const char *tag,
+                                int *pw, int *ph) {
   char out[256];
-  snprintf(out, sizeof(out), "%s/crop", dir);
-  free(run("pdftoppm -r 144 -gray -f %d -l %d -x %d -y %d -W %d -H %d "
-           "-singlefile '%s' '%s'",
-           page, page, (int)(x * MM * 2), (int)(y * MM * 2),
-           (int)(w * MM * 2), (int)(h * MM * 2), pdf_path, out));
+  snprintf(out, sizeof(out), "%s/%s", dir, tag);
+  free(rt_run("pdftoppm -r 144 -gray -f %d -l %d -x %d -y %d -W %d -H %d "
+              "-singlefile '%s' '%s'",
+              page, page, (int)(x * MM * 2), (int)(y * MM * 2),
+              (int)(w * MM * 2), (int)(h * MM * 2), pdf_path, out));
   char pgm[300];
   snprintf(pgm, sizeof(pgm), "%s.pgm", out);
   FILE *fp = fopen(pgm, "rb");
   assert_non_null(fp);
-  int pw = 0, ph = 0, max = 0;
-  assert_int_equal(fscanf(fp, "P5 %d %d %d", &pw, &ph, &max), 3);
+  int max = 0;
+  *pw = *ph = 0;
+  assert_int_equal(fscanf(fp, "P5 %d %d %d", pw, ph, &max), 3);
   fgetc(fp);
-  long dark = 0;
-  for (long i = 0; i < (long)pw * ph; i++) {
-    int c = fgetc(fp);
-    assert_true(c != EOF);
-    dark += c < 128;
-  }
+  size_t n = (size_t)*pw * (size_t)*ph;
+  unsigned char *px = malloc(n ? n : 1);
+  assert_non_null(px);
+  assert_int_equal(fread(px, 1, n, fp), n);
   fclose(fp);
+  return px;
+}
+
+/* Dark pixels (< 128 of 255) of a region (mm) of a page at 144 dpi. */
+static long dark_pixels(const char *pdf_path, int page, double x, double y,
+                        double w, double h) {
+  int pw, ph;
+  unsigned char *px = crop_gray(pdf_path, page, x, y, w, h, "crop", &pw, &ph);
+  long dark = 0;
+  for (long i = 0; i < (long)pw * ph; i++)
+    dark += px[i] < 128;
+  free(px);
   return dark;
 }
 
@@ -240,23 +215,8 @@ static long dark_pixels(const char *pdf_path, int page, double x, double y,
  * pixel row at mid-height of a region, -1 when none. */
 static void dark_span(const char *pdf_path, int page, double x, double y,
                       double w, double h, double *left, double *right) {
-  char out[256];
-  snprintf(out, sizeof(out), "%s/span", dir);
-  free(run("pdftoppm -r 144 -gray -f %d -l %d -x %d -y %d -W %d -H %d "
-           "-singlefile '%s' '%s'",
-           page, page, (int)(x * MM * 2), (int)(y * MM * 2),
-           (int)(w * MM * 2), (int)(h * MM * 2), pdf_path, out));
-  char pgm[300];
-  snprintf(pgm, sizeof(pgm), "%s.pgm", out);
-  FILE *fp = fopen(pgm, "rb");
-  assert_non_null(fp);
-  int pw = 0, ph = 0, max = 0;
-  assert_int_equal(fscanf(fp, "P5 %d %d %d", &pw, &ph, &max), 3);
-  fgetc(fp);
-  unsigned char *px = malloc((size_t)pw * ph);
-  assert_non_null(px);
-  assert_int_equal(fread(px, 1, (size_t)pw * ph, fp), (size_t)pw * ph);
-  fclose(fp);
+  int pw, ph;
+  unsigned char *px = crop_gray(pdf_path, page, x, y, w, h, "span", &pw, &ph);
   int l = -1, r = -1;
   for (int i = 0; i < pw; i++)
     if (px[(size_t)(ph / 2) * pw + i] < 128) {
@@ -374,7 +334,7 @@ static void test_bundle(void **state) {
 
   /* pages: 1 + 1 + 1 + 1 + 2, the last two B5 */
   assert_int_equal(pages_of("bundle.pdf"), 6);
-  char *info = run("pdfinfo -f 1 -l 6 '%s/bundle.pdf'", dir);
+  char *info = rt_run("pdfinfo -f 1 -l 6 '%s/bundle.pdf'", dir);
   assert_non_null(strstr(info, "Page    1 size:  595.276 x 841.89"));
   assert_non_null(strstr(info, "Page    4 size:  595.276 x 841.89"));
   assert_non_null(strstr(info, "Page    5 size:  516 x 729"));
@@ -428,12 +388,12 @@ static void test_bundle(void **state) {
   expect_in_box("bundle.pdf", 5, box_of(mkf, "head_name.family", 0), "周防");
   expect_in_box("bundle.pdf", 5, box_of(mkf, "moved_on", 0), "令和8年11月20日");
   expect_in_box("bundle.pdf", 6, box_of(mkf, "mynumber", 0), "123456789018");
-  t = run("pdftotext -f 6 -l 6 '%s/bundle.pdf' -", dir);
+  t = rt_run("pdftotext -f 6 -l 6 '%s/bundle.pdf' -", dir);
   assert_null(strstr(t, "周防"));
   free(t);
 
   /* values never printed as stored; the stamp on each page */
-  char *all = run("pdftotext -layout '%s/bundle.pdf' -", dir);
+  char *all = rt_run("pdftotext -layout '%s/bundle.pdf' -", dir);
   const char *raw[] = {"tennyu", "setainushi", "shutoku", "kyokai",
                        "2026-11-25", "1988-06-15", "yes"};
   for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
@@ -443,8 +403,9 @@ static void test_bundle(void **state) {
   for (int p = 1; p <= 6; p++) {
     char want[64];
     snprintf(want, sizeof(want), "受付番号1234-5678%d/5", p < 6 ? p : 5);
-    t = run("pdftotext -f %d -l %d -x 0 -y %d -W 600 -H 40 '%s/bundle.pdf' -",
-            p, p, p < 5 ? 800 : 688, dir);
+    t = rt_run(
+        "pdftotext -f %d -l %d -x 0 -y %d -W 600 -H 40 '%s/bundle.pdf' -", p, p,
+        p < 5 ? 800 : 688, dir);
     char *sq = squeeze(t);
     if (!strstr(sq, want))
       fail_msg("page %d: no stamp \"%s\" at the bottom (got \"%s\")", p, want,
@@ -516,11 +477,11 @@ static void test_fit(void **state) {
     fail_msg("long name %.2f pt high, short %.2f: not shrunk", hl, hs);
   /* the long address wraps onto lines inside its box, all of it */
   expect_in_box("fit.pdf", 1, addr, long_addr);
-  char *lines = run("pdftotext -f 1 -l 1 -x %d -y %d -W %d -H %d "
-                    "'%s/fit.pdf' -",
-                    (int)(addr->x * MM), (int)(addr->y * MM),
-                    (int)(addr->width * MM) + 2, (int)(addr->height * MM) + 2,
-                    dir);
+  char *lines =
+      rt_run("pdftotext -f 1 -l 1 -x %d -y %d -W %d -H %d "
+             "'%s/fit.pdf' -",
+             (int)(addr->x * MM), (int)(addr->y * MM),
+             (int)(addr->width * MM) + 2, (int)(addr->height * MM) + 2, dir);
   int n = 0;
   for (char *p = lines; (p = strchr(p, '\n')); p++)
     n++;
@@ -669,7 +630,7 @@ static void test_signature(void **state) {
                l, rt, b->width);
   }
   /* vector: no image in the whole PDF */
-  char *img = run("pdfimages -list '%s/sig.pdf'", dir);
+  char *img = rt_run("pdfimages -list '%s/sig.pdf'", dir);
   int lines = 0;
   for (char *q = img; (q = strchr(q, '\n')); q++)
     lines++;
@@ -714,7 +675,7 @@ static void test_fonts(void **state) {
   struct mg_form_sheet s = {ik, v.v, v.n, NULL};
   struct mg_form_render r = base(&s, 1);
   render_to(&r, "gaiji.pdf");
-  char *fonts = run("pdffonts '%s/gaiji.pdf'", dir);
+  char *fonts = rt_run("pdffonts '%s/gaiji.pdf'", dir);
   int gaiji = 0, gothic = 0, n = 0;
   for (char *line = strtok(fonts, "\n"); line; line = strtok(NULL, "\n")) {
     if (strncmp(line, "name", 4) == 0 || line[0] == '-')
@@ -735,7 +696,7 @@ static void test_fonts(void **state) {
   /* without a PUA character, no gaiji font */
   v.v[1].text = "周防";
   render_to(&r, "nogaiji.pdf");
-  fonts = run("pdffonts '%s/nogaiji.pdf'", dir);
+  fonts = rt_run("pdffonts '%s/nogaiji.pdf'", dir);
   assert_null(strstr(fonts, "ShunanGaiji"));
   free(fonts);
 
@@ -744,7 +705,7 @@ static void test_fonts(void **state) {
   bare.n_fonts = 0;
   r.pack = &bare;
   render_to(&r, "system.pdf");
-  fonts = run("pdffonts '%s/system.pdf'", dir);
+  fonts = rt_run("pdffonts '%s/system.pdf'", dir);
   assert_non_null(strstr(fonts, "IPAexGothic"));
   free(fonts);
   expect_in_box("system.pdf", 1, box_of(ik, "name.family", 0), "周防");
@@ -851,7 +812,7 @@ static void test_template_changed(void **state) {
   struct mg_form_render r = base(&s, 1);
   r.pack_dir = pdir;
   render_to(&r, "before.pdf");
-  char *t = run("pdftotext '%s/before.pdf' - | tr -d ' '", dir);
+  char *t = rt_run("pdftotext '%s/before.pdf' - | tr -d ' '", dir);
   assert_non_null(strstr(t, "印鑑登録申請書"));
   free(t);
   snprintf(cmd, sizeof(cmd),
@@ -862,7 +823,7 @@ static void test_template_changed(void **state) {
            SHUNAN, pdir, pdir, pdir);
   assert_int_equal(system(cmd), 0);
   render_to(&r, "after.pdf");
-  t = run("pdftotext '%s/after.pdf' - | tr -d ' '", dir);
+  t = rt_run("pdftotext '%s/after.pdf' - | tr -d ' '", dir);
   assert_null(strstr(t, "印鑑登録申請書"));
   assert_non_null(strstr(t, "税務証明交付申請書"));
   free(t);
@@ -937,31 +898,18 @@ static void test_threads(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  struct mg_pack_report rep;
-  mg_pack_report_init(&rep);
-  if (mg_pack_load(SHUNAN, &pack, &rep) != 0) {
-    mg_pack_report_print(&rep, stderr);
+  if (rt_pack_load(SHUNAN, &pack) || rt_pack_load(MINI, &mini))
     return -1;
-  }
-  mg_pack_report_free(&rep);
-  mg_pack_report_init(&rep);
-  if (mg_pack_load(MINI, &mini, &rep) != 0) {
-    mg_pack_report_print(&rep, stderr);
-    return -1;
-  }
-  mg_pack_report_free(&rep);
   snprintf(dir, sizeof(dir), "/tmp/mg-formpdf.XXXXXX");
   return mkdtemp(dir) ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  int rc = system(cmd);
+  int rc = rt_rm_rf(dir);
   mg_pack_free(pack);
   mg_pack_free(mini);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 static void *suite(void *arg) {
@@ -980,17 +928,4 @@ static void *suite(void *arg) {
   return NULL;
 }
 
-/* The tests run on a thread of their own, so that its caches are released
- * at its exit as a uv worker's are; then the process-wide caches of cairo
- * and fontconfig are torn down (LSan cannot follow fontconfig's patterns,
- * linked by offsets). */
-int main(void) {
-  pthread_t t;
-  int rc = 1;
-  if (pthread_create(&t, NULL, suite, &rc) != 0 ||
-      pthread_join(t, NULL) != 0)
-    return 1;
-  cairo_debug_reset_static_data();
-  FcFini();
-  return rc;
-}
+int main(void) { return rt_main(suite); }

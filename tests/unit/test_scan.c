@@ -30,6 +30,7 @@
 #include <zbar.h>
 
 #include "render_lock.h"
+#include "render_test.h"
 #include "scan.h"
 #include "slip.h"
 
@@ -99,11 +100,9 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  char cmd[128];
   (void)state;
   free(slip_pdf);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
+  return rt_rm_rf(tmpdir);
 }
 
 /* Page 1 at dpi: RGB on white, or ARGB on nothing (transparent). */
@@ -291,34 +290,18 @@ static void test_transparent(void **state) {
   free(b.p);
 }
 
-static struct buf read_file(const char *path) {
-  struct buf b = {0};
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  b.n = (size_t)ftell(f);
-  rewind(f);
-  b.p = malloc(b.n);
-  assert_non_null(b.p);
-  assert_int_equal(fread(b.p, 1, b.n, f), b.n);
-  fclose(f);
-  return b;
-}
-
 /* Page 1 of the slip as a JPEG made by pdftoppm with `opts`. */
 static struct buf jpeg_of(const char *opts) {
   char path[128], cmd[512];
+  rt_write_file(tmpdir, "slip.pdf", slip_pdf, slip_len);
   snprintf(path, sizeof(path), "%s/slip.pdf", tmpdir);
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(slip_pdf, 1, slip_len, f), slip_len);
-  assert_int_equal(fclose(f), 0);
   snprintf(cmd, sizeof(cmd),
            "pdftoppm -r 150 -jpeg %s -f 1 -l 1 -singlefile '%s' '%s/page'",
            opts, path, tmpdir);
   assert_int_equal(system(cmd), 0);
   snprintf(path, sizeof(path), "%s/page.jpg", tmpdir);
-  struct buf b = read_file(path);
+  struct buf b = {0};
+  b.p = (unsigned char *)rt_read_file(path, &b.n);
   assert_true(b.n > 1000 && b.p[0] == 0xFF && b.p[1] == 0xD8);
   return b;
 }
@@ -547,16 +530,4 @@ static void *suite(void *arg) {
   return NULL;
 }
 
-/* As test_slip: the suite on a thread of its own, so that its font maps go
- * at its exit as a uv worker's do; then cairo's and fontconfig's
- * process-wide caches are torn down, which LSan cannot follow. */
-int main(void) {
-  pthread_t t;
-  int rc = 1;
-  if (pthread_create(&t, NULL, suite, &rc) != 0 ||
-      pthread_join(t, NULL) != 0)
-    return 1;
-  cairo_debug_reset_static_data();
-  FcFini();
-  return rc;
-}
+int main(void) { return rt_main(suite); }

@@ -20,6 +20,8 @@
 #include <cairo.h>
 #include <cmocka.h>
 
+#include "render_test.h"
+
 #include "slip.h"
 
 #define IPAEX "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"
@@ -126,39 +128,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   struct fx *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(rt_rm_rf(f->dir), 0);
   free(f);
   return 0;
-}
-
-/* Output of a shell command (malloc'd); fails the test unless it exits 0. */
-static char *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *run(const char *fmt, ...) {
-  char cmd[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = 0, cap = 4096;
-  char *out = malloc(cap);
-  assert_non_null(out);
-  for (size_t got; (got = fread(out + n, 1, cap - n - 1, p)) > 0;) {
-    n += got;
-    if (cap - n < 2) {
-      cap *= 2;
-      out = realloc(out, cap);
-      assert_non_null(out);
-    }
-  }
-  out[n] = 0;
-  int st = pclose(p);
-  if (st != 0)
-    fail_msg("`%s` exited with status %d", cmd, st);
-  return out;
 }
 
 /* Render `s` into dir/name; returns the page count. */
@@ -167,32 +139,18 @@ static void render_to(const struct mg_slip *s, const char *dir,
   unsigned char *pdf = NULL;
   size_t len = 0;
   struct mg_err err = {{0}};
-  char path[256];
   int rc = mg_slip_render(s, &pdf, &len, &err);
   if (rc)
     fail_msg("render: %d %s", rc, err.msg);
   assert_true(len > 1000);
   assert_memory_equal(pdf, "%PDF-", 5);
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  FILE *fp = fopen(path, "wb");
-  assert_non_null(fp);
-  assert_int_equal(fwrite(pdf, 1, len, fp), len);
-  assert_int_equal(fclose(fp), 0);
+  rt_write_file(dir, name, pdf, len);
   free(pdf);
-}
-
-static int pages_of(const char *dir, const char *name) {
-  char *info = run("pdfinfo '%s/%s'", dir, name);
-  char *p = strstr(info, "Pages:");
-  assert_non_null(p);
-  int n = atoi(p + 6);
-  free(info);
-  return n;
 }
 
 /* The font is embedded (pdffonts' "emb" column) and is IPAex Gothic. */
 static void assert_embedded(const char *dir, const char *name) {
-  char *fonts = run("pdffonts '%s/%s'", dir, name);
+  char *fonts = rt_run("pdffonts '%s/%s'", dir, name);
   int found = 0;
   for (char *line = strtok(fonts, "\n"); line; line = strtok(NULL, "\n"))
     if (strstr(line, "IPAexGothic")) {
@@ -217,10 +175,10 @@ static void test_family(void **state) {
   struct fx *f = *state;
   struct mg_slip s = family();
   render_to(&s, f->dir, "slip.pdf");
-  int pages = pages_of(f->dir, "slip.pdf");
+  int pages = rt_pdf_pages(f->dir, "slip.pdf");
   assert_true(pages >= 2);
 
-  char *text = run("pdftotext -layout '%s/slip.pdf' -", f->dir);
+  char *text = rt_run("pdftotext -layout '%s/slip.pdf' -", f->dir);
   for (size_t i = 0; i < N_ITEMS; i++)
     if (!strstr(text, ITEMS[i].name))
       fail_msg("item %s missing from the text", ITEMS[i].name);
@@ -250,9 +208,10 @@ static void test_family(void **state) {
 
   assert_embedded(f->dir, "slip.pdf");
 
-  free(run("pdftoppm -r 150 -png -f 1 -l 1 -singlefile '%s/slip.pdf' "
-           "'%s/page1'", f->dir, f->dir));
-  char *codes = run("zbarimg --raw -q '%s/page1.png' 2>/dev/null", f->dir);
+  free(rt_run("pdftoppm -r 150 -png -f 1 -l 1 -singlefile '%s/slip.pdf' "
+              "'%s/page1'",
+              f->dir, f->dir));
+  char *codes = rt_run("zbarimg --raw -q '%s/page1.png' 2>/dev/null", f->dir);
   if (!has_line(codes, PAYLOAD) || !has_line(codes, NUMBER))
     fail_msg("zbarimg read:\n%s", codes);
   free(codes);
@@ -334,7 +293,7 @@ static void test_font_file(void **state) {
   s.font_file = IPAEX;
   render_to(&s, f->dir, "file.pdf");
   assert_embedded(f->dir, "file.pdf");
-  char *text = run("pdftotext -layout '%s/file.pdf' -", f->dir);
+  char *text = rt_run("pdftotext -layout '%s/file.pdf' -", f->dir);
   assert_non_null(strstr(text, "児童手当の認定請求"));
   assert_non_null(strstr(text, SHOWN));
   free(text);
@@ -357,8 +316,8 @@ static void test_empty(void **state) {
                       .city = "", .title = "", .issued_at = "", .counter = "",
                       .resident = "", .address = "", .free_text = ""};
   render_to(&s, f->dir, "empty.pdf");
-  assert_int_equal(pages_of(f->dir, "empty.pdf"), 1);
-  char *text = run("pdftotext -layout '%s/empty.pdf' -", f->dir);
+  assert_int_equal(rt_pdf_pages(f->dir, "empty.pdf"), 1);
+  char *text = rt_run("pdftotext -layout '%s/empty.pdf' -", f->dir);
   assert_non_null(strstr(text, "受付番号"));
   assert_non_null(strstr(text, "0000-0001"));
   assert_null(strstr(text, "職員からのメモ"));
@@ -369,7 +328,7 @@ static void test_empty(void **state) {
   struct mg_slip n = {.number = "00000002", .qr_payload = "MG1:y",
                       .items = &it, .n_items = 1};
   render_to(&n, f->dir, "nulls.pdf");
-  text = run("pdftotext -layout '%s/nulls.pdf' -", f->dir);
+  text = rt_run("pdftotext -layout '%s/nulls.pdf' -", f->dir);
   assert_non_null(strstr(text, "転出届"));
   assert_null(strstr(text, "持ち物"));
   free(text);
@@ -400,9 +359,9 @@ static void test_long(void **state) {
   s.free_text = memo;
   render_to(&s, f->dir, "long.pdf");
   free(memo);
-  int pages = pages_of(f->dir, "long.pdf");
+  int pages = rt_pdf_pages(f->dir, "long.pdf");
   assert_true(pages >= 4 && pages <= 6);
-  char *text = run("pdftotext -layout '%s/long.pdf' -", f->dir);
+  char *text = rt_run("pdftotext -layout '%s/long.pdf' -", f->dir);
   assert_non_null(strstr(text, "書類その1\n"));
   assert_non_null(strstr(text, "書類その150"));
   char pn[32];
@@ -411,11 +370,13 @@ static void test_long(void **state) {
   free(text);
   /* the memo is cut, not run off the page: none of it below 790 pt
    * (279 mm), where only the footer is */
-  text = run("pdftotext -f %d -l %d -x 0 -y 100 -W 596 -H 500 '%s/long.pdf' -",
+  text =
+      rt_run("pdftotext -f %d -l %d -x 0 -y 100 -W 596 -H 500 '%s/long.pdf' -",
              pages, pages, f->dir);
   assert_non_null(strstr(text, "ああ"));
   free(text);
-  text = run("pdftotext -f %d -l %d -x 0 -y 790 -W 596 -H 52 '%s/long.pdf' -",
+  text =
+      rt_run("pdftotext -f %d -l %d -x 0 -y 790 -W 596 -H 52 '%s/long.pdf' -",
              pages, pages, f->dir);
   assert_null(strstr(text, "あ"));
   assert_non_null(strstr(text, pn));
@@ -490,18 +451,4 @@ static void *suite(void *arg) {
   return NULL;
 }
 
-/* The tests run on a thread of their own, so that its font maps are
- * released at its exit as a uv worker's are; then the process-wide caches
- * of cairo and fontconfig are torn down, because LSan cannot follow
- * fontconfig's patterns (linked by offsets, not pointers) and would report
- * them. */
-int main(void) {
-  pthread_t t;
-  int rc = 1;
-  if (pthread_create(&t, NULL, suite, &rc) != 0 ||
-      pthread_join(t, NULL) != 0)
-    return 1;
-  cairo_debug_reset_static_data();
-  FcFini();
-  return rc;
-}
+int main(void) { return rt_main(suite); }

@@ -38,6 +38,7 @@
 #include "json.h"
 #include "pack.h"
 #include "render_lock.h"
+#include "render_test.h"
 #include "stroke.h"
 
 #define SIGDIR MG_TEST_SOURCE_DIR "/tests/fixtures/signature"
@@ -47,23 +48,6 @@
 #define PX_PER_MM 4.0 /* raster of the rendered forms, about 100 dpi */
 
 /* ---- helpers ---- */
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long n = ftell(f);
-  assert_true(n >= 0);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = 0;
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 static struct mg_stroke *engine(double aspect, double max_jump) {
   struct mg_stroke_opts o;
@@ -81,7 +65,7 @@ static void feed_file(struct mg_stroke *s, const char *name) {
   size_t len;
   struct mg_err err = {{0}};
   snprintf(path, sizeof(path), "%s/%s", SIGDIR, name);
-  char *j = slurp(path, &len);
+  char *j = rt_read_file(path, &len);
   int rc = mg_stroke_feed_json(s, j, len, &err);
   if (rc)
     fail_msg("%s: %d %s", name, rc, err.msg);
@@ -674,20 +658,6 @@ static void test_bad_json(void **state) {
 
 /* ---- PNG ---- */
 
-struct rd {
-  const unsigned char *p;
-  size_t n, at;
-};
-static cairo_status_t png_read(void *closure, unsigned char *data,
-                               unsigned int length) {
-  struct rd *r = closure;
-  if (r->n - r->at < length)
-    return CAIRO_STATUS_READ_ERROR;
-  memcpy(data, r->p + r->at, length);
-  r->at += length;
-  return CAIRO_STATUS_SUCCESS;
-}
-
 static void test_png(void **state) {
   (void)state;
   struct mg_stroke *s = engine(3, 0);
@@ -703,12 +673,7 @@ static void test_png(void **state) {
   assert_memory_equal(png, png2, len);
   free(png2);
 
-  struct rd r = {png, len, 0};
-  mg__render_lock();
-  cairo_surface_t *img = cairo_image_surface_create_from_png_stream(png_read,
-                                                                     &r);
-  mg__render_unlock();
-  assert_int_equal(cairo_surface_status(img), CAIRO_STATUS_SUCCESS);
+  cairo_surface_t *img = rt_png_decode(png, len);
   assert_int_equal(cairo_image_surface_get_width(img), 600);
   assert_int_equal(cairo_image_surface_get_height(img), 200);
   assert_int_equal(cairo_image_surface_get_format(img), CAIRO_FORMAT_ARGB32);
@@ -923,13 +888,8 @@ static void store_and_load(const struct mg_form_signature *g,
 static void test_in_forms(void **state) {
   (void)state;
   struct mg_pack *pack = NULL;
-  struct mg_pack_report rep;
-  mg_pack_report_init(&rep);
-  if (mg_pack_load(SHUNAN, &pack, &rep) != 0) {
-    mg_pack_report_print(&rep, stderr);
+  if (rt_pack_load(SHUNAN, &pack))
     fail_msg("cannot load the demo pack");
-  }
-  mg_pack_report_free(&rep);
 
   /* the forms with a slot, one sheet each, no values */
   struct mg_form_sheet sheets[64];
@@ -1046,16 +1006,4 @@ static void *suite(void *arg) {
   return NULL;
 }
 
-/* As test_form_pdf: the tests run on a thread of their own so that the
- * renderer's per-thread caches are released at its exit; then cairo's and
- * fontconfig's process-wide caches are torn down for LSan. */
-int main(void) {
-  pthread_t t;
-  int rc = 1;
-  if (pthread_create(&t, NULL, suite, &rc) != 0 ||
-      pthread_join(t, NULL) != 0)
-    return 1;
-  cairo_debug_reset_static_data();
-  FcFini();
-  return rc;
-}
+int main(void) { return rt_main(suite); }
