@@ -72,6 +72,9 @@ void mg__note_aad(const char *id, const char *author, const char *at,
 /* Forget stored values that the people list holds (the household screen
  * replaced them with `people`), but keep a card's value that the new
  * people hold unchanged. */
+/* "notes": [{author, counter, at, text}] of the case state and of its
+ * export (visit_transfer.c): the same shape in both. */
+void mg__visit_notes_json(struct mg_jw *w, const struct mg_visit *v);
 void mg__visit_values_drop_people(struct mg_visit *v,
                                   const struct mg_visit_person *people,
                                   size_t n);

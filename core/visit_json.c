@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "visit.h"
+#include "visit_internal.h"
 
 static void list_json(struct mg_jw *w, const char *key,
                       const struct mg_pack_list *l) {
@@ -93,6 +94,20 @@ static void procedure_json(struct mg_jw *w, const struct mg_visit *v,
     mg_guide_reasons_json(gs, gp, w);
   status_json(w, v, pr);
   mg_jw_obj_end(w);
+}
+
+void mg__visit_notes_json(struct mg_jw *w, const struct mg_visit *v) {
+  mg_jw_key(w, "notes");
+  mg_jw_arr(w);
+  for (size_t i = 0; i < v->n_notes; i++) {
+    mg_jw_obj(w);
+    mg_jw_kstr(w, "author", v->notes[i].author);
+    mg_jw_kstr(w, "counter", v->notes[i].counter);
+    mg_jw_kstr(w, "at", v->notes[i].at);
+    mg_jw_kstr(w, "text", v->notes[i].text);
+    mg_jw_obj_end(w);
+  }
+  mg_jw_arr_end(w);
 }
 
 int mg_visit_state_json(struct mg_visits *vs, const struct mg_visit *v,
@@ -203,17 +218,7 @@ int mg_visit_state_json(struct mg_visits *vs, const struct mg_visit *v,
     procedure_json(w, v, p, &gs, &gs.procs[i]);
   mg_jw_arr_end(w);
 
-  mg_jw_key(w, "notes");
-  mg_jw_arr(w);
-  for (size_t i = 0; i < v->n_notes; i++) {
-    mg_jw_obj(w);
-    mg_jw_kstr(w, "author", v->notes[i].author);
-    mg_jw_kstr(w, "counter", v->notes[i].counter);
-    mg_jw_kstr(w, "at", v->notes[i].at);
-    mg_jw_kstr(w, "text", v->notes[i].text);
-    mg_jw_obj_end(w);
-  }
-  mg_jw_arr_end(w);
+  mg__visit_notes_json(w, v);
   mg_jw_kstr(w, "slip_text", v->free_text);
   mg_jw_obj_end(w);
 out:

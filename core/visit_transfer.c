@@ -218,17 +218,7 @@ static void people_json(struct mg_jw *w, const struct mg_visit *v) {
 }
 
 static void notes_values_json(struct mg_jw *w, const struct mg_visit *v) {
-  mg_jw_key(w, "notes");
-  mg_jw_arr(w);
-  for (size_t i = 0; i < v->n_notes; i++) {
-    mg_jw_obj(w);
-    mg_jw_kstr(w, "author", v->notes[i].author);
-    mg_jw_kstr(w, "counter", v->notes[i].counter);
-    mg_jw_kstr(w, "at", v->notes[i].at);
-    mg_jw_kstr(w, "text", v->notes[i].text);
-    mg_jw_obj_end(w);
-  }
-  mg_jw_arr_end(w);
+  mg__visit_notes_json(w, v);
   mg_jw_key(w, "values");
   mg_jw_arr(w);
   for (size_t i = 0; i < v->n_values; i++) {
