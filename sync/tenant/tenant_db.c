@@ -824,21 +824,63 @@ static size_t rec_index(const struct mg_t_batch *b, const struct mg_t_record *r)
   return (size_t)(r - b->r);
 }
 
+/* After a batch INSERT ... RETURNING id: the returned records of `kind`
+ * are stored.  Then the ids of `kind` still undecided (already there:
+ * same content or not) are looked up with `select_sql` (one text[]
+ * parameter); *res is its answer, NULL when none is left.  0, -EIO,
+ * -ENOMEM.  Takes over `inserted` (cleared). */
+static int stored_then_left(PGconn *c, PGresult *inserted,
+                            struct mg_t_batch *b, const struct byid *m,
+                            int kind,
+                            const char *select_sql, PGresult **res,
+                            struct mg_err *err) {
+  struct arr left;
+  size_t nleft = 0;
+  int rc = 0;
+  *res = NULL;
+  for (int t = 0; t < PQntuples(inserted); t++) {
+    struct mg_t_record *r = byid_find(m, PQgetvalue(inserted, t, 0));
+    if (r && (int)r->kind == kind && !r->status)
+      r->status = MG_T_STORED;
+  }
+  PQclear(inserted);
+  arr_begin(&left, OID_TEXT);
+  for (size_t k = 0; k < b->n; k++) {
+    const struct mg_t_record *r = &b->r[k];
+    if (!r->status && (int)r->kind == kind) {
+      arr_add(&left, r->id, 32);
+      nleft++;
+    }
+  }
+  if (nleft == 0)
+    goto out;
+  if (arr_end(&left)) {
+    rc = mg_err_set(err, -ENOMEM, "out of memory");
+    goto out;
+  }
+  const Oid types[] = {OID_TEXT_ARR};
+  const char *v[] = {left.b.data};
+  const int lens[] = {(int)left.b.len}, fmts[] = {1};
+  if (!(*res = qt(c, select_sql, 1, types, v, lens, fmts, err)))
+    rc = -EIO;
+out:
+  arr_free(&left);
+  return rc;
+}
+
 /* Every undecided application of the batch: stored, duplicate or
  * conflict.  -EIO on database trouble, -ENOMEM. */
 static int store_apps(PGconn *c, const char *city, struct mg_t_batch *b,
                       const struct byid *m, const char *box,
                       const char *serial, struct mg_err *err) {
   char sql[600];
-  struct arr ids, hs, ps, ss, left;
+  struct arr ids, hs, ps, ss;
   PGresult *res = NULL;
   int rc = 0;
-  size_t nleft = 0;
   arr_begin(&ids, OID_TEXT);
   arr_begin(&hs, OID_TEXT);
   arr_begin(&ps, OID_BYTEA);
   arr_begin(&ss, OID_BYTEA);
-  arr_begin(&left, OID_TEXT);
   for (size_t k = 0; k < b->n; k++) {
     const struct mg_t_record *r = &b->r[k];
     if (r->status || r->kind != MG_T_APPLICATION)
@@ -873,39 +915,18 @@ static int store_apps(PGconn *c, const char *city, struct mg_t_batch *b,
       goto out;
     }
   }
-  for (int t = 0; t < PQntuples(res); t++) {
-    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
-    if (r && r->kind == MG_T_APPLICATION && !r->status)
-      r->status = MG_T_STORED;
-  }
-  PQclear(res);
-  res = NULL;
   /* the rest was there already: same content or not */
-  for (size_t k = 0; k < b->n; k++) {
-    const struct mg_t_record *r = &b->r[k];
-    if (!r->status && r->kind == MG_T_APPLICATION) {
-      arr_add(&left, r->id, 32);
-      nleft++;
-    }
-  }
-  if (nleft == 0)
-    goto out;
-  if (arr_end(&left)) {
-    rc = mg_err_set(err, -ENOMEM, "out of memory");
-    goto out;
-  }
   snprintf(sql, sizeof(sql),
            "SELECT id, plain_sha256 FROM city_%s.applications WHERE id = "
            "ANY($1::text[])",
            city);
   {
-    const Oid types[] = {OID_TEXT_ARR};
-    const char *v[] = {left.b.data};
-    const int lens[] = {(int)left.b.len}, fmts[] = {1};
-    if (!(res = qt(c, sql, 1, types, v, lens, fmts, err))) {
-      rc = -EIO;
+    PGresult *ins = res;
+    res = NULL;
+    if ((rc = stored_then_left(c, ins, b, m, MG_T_APPLICATION, sql, &res,
+                               err)) ||
+        !res)
       goto out;
-    }
   }
   for (int t = 0; t < PQntuples(res); t++) {
     struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
@@ -935,7 +956,6 @@ out:
   arr_free(&hs);
   arr_free(&ps);
   arr_free(&ss);
-  arr_free(&left);
   return rc;
 }
 
@@ -945,10 +965,9 @@ static int store_cases(PGconn *c, const char *city, struct mg_t_batch *b,
                        const struct byid *m, const char *box,
                        const char *serial, struct mg_err *err) {
   char sql[1200];
-  struct arr ids, vs, nums, toks, hs, ps, ss, left;
+  struct arr ids, vs, nums, toks, hs, ps, ss;
   PGresult *res = NULL;
   int rc = 0;
-  size_t nleft = 0;
   arr_begin(&ids, OID_TEXT);
   arr_begin(&vs, OID_INT8);
   arr_begin(&nums, OID_TEXT);
@@ -956,7 +975,6 @@ static int store_cases(PGconn *c, const char *city, struct mg_t_batch *b,
   arr_begin(&hs, OID_TEXT);
   arr_begin(&ps, OID_BYTEA);
   arr_begin(&ss, OID_BYTEA);
-  arr_begin(&left, OID_TEXT);
   for (size_t k = 0; k < b->n; k++) {
     const struct mg_t_record *r = &b->r[k];
     if (r->status || r->kind != MG_T_CASE)
@@ -1016,38 +1034,16 @@ static int store_cases(PGconn *c, const char *city, struct mg_t_batch *b,
       goto out;
     }
   }
-  for (int t = 0; t < PQntuples(res); t++) {
-    struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
-    if (r && r->kind == MG_T_CASE && !r->status)
-      r->status = MG_T_STORED;
-  }
-  PQclear(res);
-  res = NULL;
-  for (size_t k = 0; k < b->n; k++) {
-    const struct mg_t_record *r = &b->r[k];
-    if (!r->status && r->kind == MG_T_CASE) {
-      arr_add(&left, r->id, 32);
-      nleft++;
-    }
-  }
-  if (nleft == 0)
-    goto out;
-  if (arr_end(&left)) {
-    rc = mg_err_set(err, -ENOMEM, "out of memory");
-    goto out;
-  }
   snprintf(sql, sizeof(sql),
            "SELECT id, version, plain_sha256 FROM city_%s.cases WHERE id = "
            "ANY($1::text[])",
            city);
   {
-    const Oid types[] = {OID_TEXT_ARR};
-    const char *v[] = {left.b.data};
-    const int lens[] = {(int)left.b.len}, fmts[] = {1};
-    if (!(res = qt(c, sql, 1, types, v, lens, fmts, err))) {
-      rc = -EIO;
+    PGresult *ins = res;
+    res = NULL;
+    if ((rc = stored_then_left(c, ins, b, m, MG_T_CASE, sql, &res, err)) ||
+        !res)
       goto out;
-    }
   }
   for (int t = 0; t < PQntuples(res); t++) {
     struct mg_t_record *r = byid_find(m, PQgetvalue(res, t, 0));
@@ -1083,7 +1079,6 @@ out:
   arr_free(&hs);
   arr_free(&ps);
   arr_free(&ss);
-  arr_free(&left);
   return rc;
 }
 
