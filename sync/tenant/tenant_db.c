@@ -348,8 +348,12 @@ out:
   return rc;
 }
 
-int mg_t_db_expire_codes(const char *admin_conninfo, const char *city,
-                         const char *box, int *n, struct mg_err *err) {
+/* One UPDATE of a box's rows in a city's schema as the admin: `sql_fmt`
+ * has one %s (the city) and $1 (the box); *n rows changed, -ENOENT naming
+ * `none` when nothing matched. */
+static int admin_update_box(const char *admin_conninfo, const char *city,
+                            const char *box, const char *sql_fmt,
+                            const char *none, int *n, struct mg_err *err) {
   char sql[256];
   PGconn *c = NULL;
   int rc = 0;
@@ -359,11 +363,7 @@ int mg_t_db_expire_codes(const char *admin_conninfo, const char *city,
                       "--city must be 6 digits and --box [a-z0-9][a-z0-9-]{0,62}");
   if (!(c = admin_connect(admin_conninfo, err)))
     return -EIO;
-  /* voided = expired now: enrolment then answers bad_code "expired" */
-  snprintf(sql, sizeof(sql),
-           "UPDATE city_%s.enrol_codes SET expires_at = now() WHERE box = $1 "
-           "AND used_at IS NULL AND expires_at > now()",
-           city);
+  snprintf(sql, sizeof(sql), sql_fmt, city);
   const char *v[] = {box};
   PGresult *r = q(c, sql, 1, v, NULL, NULL, err);
   if (!r) {
@@ -371,42 +371,30 @@ int mg_t_db_expire_codes(const char *admin_conninfo, const char *city,
   } else {
     *n = atoi(PQcmdTuples(r));
     if (*n == 0)
-      rc = mg_err_set(err, -ENOENT, "city %s has no pending code for box %s",
-                      city, box);
+      rc = mg_err_set(err, -ENOENT, "city %s has no %s for box %s", city,
+                      none, box);
   }
   PQclear(r);
   PQfinish(c);
   return rc;
 }
 
+int mg_t_db_expire_codes(const char *admin_conninfo, const char *city,
+                         const char *box, int *n, struct mg_err *err) {
+  /* voided = expired now: enrolment then answers bad_code "expired" */
+  return admin_update_box(admin_conninfo, city, box,
+                          "UPDATE city_%s.enrol_codes SET expires_at = now() "
+                          "WHERE box = $1 AND used_at IS NULL AND expires_at > "
+                          "now()",
+                          "pending code", n, err);
+}
+
 int mg_t_db_revoke(const char *admin_conninfo, const char *city,
                    const char *box, int *n, struct mg_err *err) {
-  char sql[256];
-  PGconn *c = NULL;
-  int rc = 0;
-  *n = 0;
-  if (!mg_t_is_city(city) || !mg_t_is_box(box))
-    return mg_err_set(err, -EINVAL,
-                      "--city must be 6 digits and --box [a-z0-9][a-z0-9-]{0,62}");
-  if (!(c = admin_connect(admin_conninfo, err)))
-    return -EIO;
-  snprintf(sql, sizeof(sql),
-           "UPDATE city_%s.certs SET revoked_at = now() WHERE box = $1 AND "
-           "revoked_at IS NULL",
-           city);
-  const char *v[] = {box};
-  PGresult *r = q(c, sql, 1, v, NULL, NULL, err);
-  if (!r) {
-    rc = -EIO;
-  } else {
-    *n = atoi(PQcmdTuples(r));
-    if (*n == 0)
-      rc = mg_err_set(err, -ENOENT, "city %s has no live certificate for box %s",
-                      city, box);
-  }
-  PQclear(r);
-  PQfinish(c);
-  return rc;
+  return admin_update_box(admin_conninfo, city, box,
+                          "UPDATE city_%s.certs SET revoked_at = now() WHERE "
+                          "box = $1 AND revoked_at IS NULL",
+                          "live certificate", n, err);
 }
 
 /* -------------------------------------------------------------- pools */
