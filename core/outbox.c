@@ -118,7 +118,13 @@ void mg_outbox_rows_free(struct mg_outbox_row *rows, size_t n) {
 
 int mg_outbox_due(struct mg_store *st, const struct mg_key *key, time_t now,
                   size_t max, struct mg_outbox_row **rows, size_t *n) {
-  char now_s[24], lim[24];
+  return mg_outbox_due_after(st, key, now, 0, max, rows, n);
+}
+
+int mg_outbox_due_after(struct mg_store *st, const struct mg_key *key,
+                        time_t now, int64_t after_seq, size_t max,
+                        struct mg_outbox_row **rows, size_t *n) {
+  char now_s[24], lim[24], after[24];
   struct mg_outbox_row *r = NULL;
   size_t k = 0;
   int rc = 0, step;
@@ -126,17 +132,19 @@ int mg_outbox_due(struct mg_store *st, const struct mg_key *key, time_t now,
   size_t nbad = 0;
   mg_store_time(now, now_s);
   snprintf(lim, sizeof(lim), "%zu", max);
+  snprintf(after, sizeof(after), "%lld", (long long)after_seq);
   *rows = NULL;
   *n = 0;
   if (max == 0)
     return 0;
-  const char *args[] = {now_s, lim};
+  const char *args[] = {now_s, lim, after};
   sqlite3_stmt *s = prep(st,
                          "SELECT seq, kind, ref, version, payload FROM outbox "
                          "WHERE acked_at IS NULL AND rejected = 0 AND "
-                         "(next_at IS NULL OR next_at <= ?1) ORDER BY seq "
+                         "(next_at IS NULL OR next_at <= ?1) AND "
+                         "seq > CAST(?3 AS INTEGER) ORDER BY seq "
                          "LIMIT CAST(?2 AS INTEGER)",
-                         args, 2);
+                         args, 3);
   if (!s || !(r = calloc(max, sizeof(*r)))) {
     rc = -EIO;
     goto out;

@@ -48,6 +48,11 @@ struct mg_outbox_row {
  * does not open is marked rejected with last_error and skipped). */
 int mg_outbox_due(struct mg_store *st, const struct mg_key *key, time_t now,
                   size_t max, struct mg_outbox_row **rows, size_t *n);
+/* The same, only rows after `after_seq` (those not in a batch already on
+ * its way: the sync client reads the next batch while one is in flight). */
+int mg_outbox_due_after(struct mg_store *st, const struct mg_key *key,
+                        time_t now, int64_t after_seq, size_t max,
+                        struct mg_outbox_row **rows, size_t *n);
 void mg_outbox_rows_free(struct mg_outbox_row *rows, size_t n);
 
 /* The tenant's answer for row `seq`: acked (stored/duplicate/stale),

@@ -265,7 +265,7 @@ out:
   return rc;
 }
 
-/* buf[0..n) || context, for the AAD and the signature.  NULL: no memory. */
+/* buf[0..n) || context, for the signature.  NULL: no memory. */
 static unsigned char *with_context(const unsigned char *buf, size_t n,
                                    const char *context, size_t *out_len) {
   size_t cl = strlen(context);
@@ -278,64 +278,147 @@ static unsigned char *with_context(const unsigned char *buf, size_t n,
   return m;
 }
 
-int mg_env_seal(EVP_PKEY *recipient, EVP_PKEY *sender, const char *context,
-                const void *plain, size_t len, unsigned char **out,
-                size_t *out_len, struct mg_err *err) {
-  EVP_PKEY *eph = NULL;
-  EVP_CIPHER_CTX *cc = NULL;
-  EVP_MD_CTX *mc = NULL;
-  unsigned char *env = NULL, *msg = NULL, key[32], rpub[32];
-  size_t rn = sizeof(rpub), mlen = 0, en = 32, siglen = SIG_LEN;
-  int rc = -EIO, n = 0;
+/* GCM over one envelope: AAD = env[0, OFF_CT) || context.  `enc` 1 seals
+ * `ct` bytes of `in` into `out` and writes the tag after them; 0 opens and
+ * checks the tag at in + ct.  0 or -1. */
+static int gcm_run(EVP_CIPHER_CTX *cc, const EVP_CIPHER *gcm,
+                   const unsigned char key[32], const unsigned char *env,
+                   const char *context, const unsigned char *in, size_t ct,
+                   unsigned char *out, unsigned char *tag, int enc) {
+  int n = 0;
+  if (EVP_CipherInit_ex2(cc, gcm, key, env + OFF_NONCE, enc, NULL) != 1 ||
+      EVP_CipherUpdate(cc, NULL, &n, env, OFF_CT) != 1 ||
+      EVP_CipherUpdate(cc, NULL, &n, (const unsigned char *)context,
+                       (int)strlen(context)) != 1 ||
+      (ct && EVP_CipherUpdate(cc, out, &n, in, (int)ct) != 1))
+    return -1;
+  if (!enc && EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
+    return -1;
+  if (EVP_CipherFinal_ex(cc, out + ct, &n) != 1)
+    return -1;
+  if (enc && EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+    return -1;
+  return 0;
+}
 
-  *out = NULL;
-  *out_len = 0;
-  if (!recipient || !sender || EVP_PKEY_get_id(recipient) != EVP_PKEY_X25519 ||
-      EVP_PKEY_get_id(sender) != EVP_PKEY_ED25519)
+static int check_keys(EVP_PKEY *x25519, EVP_PKEY *ed25519, const char *context,
+                      struct mg_err *err) {
+  if (!x25519 || !ed25519 || EVP_PKEY_get_id(x25519) != EVP_PKEY_X25519 ||
+      EVP_PKEY_get_id(ed25519) != EVP_PKEY_ED25519)
     return mg_err_set(err, -EINVAL,
                       "envelope: the recipient must be an X25519 key and the "
                       "sender an Ed25519 key");
   if (!context)
     return mg_err_set(err, -EINVAL, "envelope: a context string is required");
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sealing                                                                 */
+
+/* Records sealed under one ephemeral key before the sealer takes a new
+ * one; far below what random 96-bit GCM nonces allow under one key. */
+#define SEALER_MAX 100000
+
+struct mg_env_sealer {
+  EVP_PKEY *to, *by; /* references */
+  unsigned char eph_pub[32], key[32];
+  unsigned long used;
+  EVP_CIPHER *gcm;
+  EVP_CIPHER_CTX *cc;
+  EVP_MD_CTX *mc;
+};
+
+static int sealer_rekey(struct mg_env_sealer *s) {
+  EVP_PKEY *eph = NULL;
+  unsigned char rpub[32];
+  size_t en = 32, rn = 32;
+  int rc = -1;
+  if ((eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) &&
+      EVP_PKEY_get_raw_public_key(eph, s->eph_pub, &en) == 1 &&
+      EVP_PKEY_get_raw_public_key(s->to, rpub, &rn) == 1 &&
+      derive_key(eph, s->to, s->eph_pub, rpub, s->key) == 0)
+    rc = 0;
+  s->used = 0;
+  EVP_PKEY_free(eph); /* the ephemeral private key lives no longer */
+  return rc;
+}
+
+void mg_env_sealer_free(struct mg_env_sealer *s) {
+  if (!s)
+    return;
+  OPENSSL_cleanse(s->key, sizeof(s->key));
+  EVP_PKEY_free(s->to);
+  EVP_PKEY_free(s->by);
+  EVP_CIPHER_free(s->gcm);
+  EVP_CIPHER_CTX_free(s->cc);
+  EVP_MD_CTX_free(s->mc);
+  free(s);
+}
+
+int mg_env_sealer_new(EVP_PKEY *recipient, EVP_PKEY *sender,
+                      struct mg_env_sealer **out, struct mg_err *err) {
+  struct mg_env_sealer *s = NULL;
+  int rc;
+  *out = NULL;
+  if ((rc = check_keys(recipient, sender, "", err)))
+    return rc;
+  if (!(s = calloc(1, sizeof(*s))))
+    return mg_err_set(err, -ENOMEM, "out of memory");
+  if (EVP_PKEY_up_ref(recipient) == 1)
+    s->to = recipient;
+  if (EVP_PKEY_up_ref(sender) == 1)
+    s->by = sender;
+  if (!s->to || !s->by || !(s->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) ||
+      !(s->cc = EVP_CIPHER_CTX_new()) || !(s->mc = EVP_MD_CTX_new())) {
+    mg_env_sealer_free(s);
+    return mg_err_set(err, -EIO, "envelope: cannot set up the ciphers");
+  }
+  if (sealer_rekey(s)) {
+    mg_env_sealer_free(s);
+    return mg_err_set(err, -EIO, "envelope: key agreement failed");
+  }
+  *out = s;
+  return 0;
+}
+
+int mg_env_sealer_seal(struct mg_env_sealer *s, const char *context,
+                       const void *plain, size_t len, unsigned char **out,
+                       size_t *out_len, struct mg_err *err) {
+  unsigned char *env = NULL, *msg = NULL;
+  size_t mlen = 0, siglen = SIG_LEN;
+  int rc = -EIO;
+
+  *out = NULL;
+  *out_len = 0;
+  if (!context)
+    return mg_err_set(err, -EINVAL, "envelope: a context string is required");
   if (len > (size_t)INT_MAX - MG_ENV_OVERHEAD)
     return mg_err_set(err, -EINVAL, "envelope: %zu bytes is too large to seal",
                       len);
+  if (s->used >= SEALER_MAX && sealer_rekey(s))
+    return mg_err_set(err, -EIO, "envelope: key agreement failed");
   if (!(env = malloc(len + MG_ENV_OVERHEAD))) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
   memcpy(env, MAGIC, 4);
   env[OFF_VER] = 1;
-  if (!(eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) ||
-      EVP_PKEY_get_raw_public_key(eph, env + OFF_EPH, &en) != 1 ||
-      EVP_PKEY_get_raw_public_key(recipient, rpub, &rn) != 1 ||
-      RAND_bytes(env + OFF_NONCE, 12) != 1 ||
-      derive_key(eph, recipient, env + OFF_EPH, rpub, key)) {
-    rc = mg_err_set(err, -EIO, "envelope: key agreement failed");
-    goto out;
-  }
+  memcpy(env + OFF_EPH, s->eph_pub, 32);
   put32(env + OFF_LEN, (uint32_t)len);
-  if (!(msg = with_context(env, OFF_CT, context, &mlen))) {
-    rc = mg_err_set(err, -ENOMEM, "out of memory");
-    goto out;
-  }
-  if (!(cc = EVP_CIPHER_CTX_new()) ||
-      EVP_EncryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, env + OFF_NONCE) != 1 ||
-      EVP_EncryptUpdate(cc, NULL, &n, msg, (int)mlen) != 1 ||
-      (len && EVP_EncryptUpdate(cc, env + OFF_CT, &n, plain, (int)len) != 1) ||
-      EVP_EncryptFinal_ex(cc, env + OFF_CT + len, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_GET_TAG, TAG_LEN, env + OFF_CT + len) != 1) {
+  if (RAND_bytes(env + OFF_NONCE, 12) != 1 ||
+      gcm_run(s->cc, s->gcm, s->key, env, context, plain, len, env + OFF_CT,
+              env + OFF_CT + len, 1)) {
     rc = mg_err_set(err, -EIO, "envelope: encryption failed");
     goto out;
   }
-  free(msg);
+  s->used++;
   if (!(msg = with_context(env, OFF_CT + len + TAG_LEN, context, &mlen))) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (!(mc = EVP_MD_CTX_new()) ||
-      EVP_DigestSignInit(mc, NULL, NULL, NULL, sender) != 1 ||
-      EVP_DigestSign(mc, env + OFF_CT + len + TAG_LEN, &siglen, msg, mlen) != 1 ||
+  if (EVP_DigestSignInit(s->mc, NULL, NULL, NULL, s->by) != 1 ||
+      EVP_DigestSign(s->mc, env + OFF_CT + len + TAG_LEN, &siglen, msg, mlen) != 1 ||
       siglen != SIG_LEN) {
     rc = mg_err_set(err, -EIO, "envelope: signing failed");
     goto out;
@@ -345,33 +428,117 @@ int mg_env_seal(EVP_PKEY *recipient, EVP_PKEY *sender, const char *context,
   env = NULL;
   rc = 0;
 out:
-  OPENSSL_cleanse(key, sizeof(key));
   free(env);
   free(msg);
-  EVP_MD_CTX_free(mc);
-  EVP_CIPHER_CTX_free(cc);
-  EVP_PKEY_free(eph);
   return rc;
 }
 
-int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
-                const char *context, const void *in, size_t len,
-                unsigned char **plain, size_t *plain_len, struct mg_err *err) {
-  const unsigned char *env = in;
+int mg_env_seal(EVP_PKEY *recipient, EVP_PKEY *sender, const char *context,
+                const void *plain, size_t len, unsigned char **out,
+                size_t *out_len, struct mg_err *err) {
+  struct mg_env_sealer *s = NULL;
+  int rc;
+  *out = NULL;
+  *out_len = 0;
+  if ((rc = check_keys(recipient, sender, context, err)) ||
+      (rc = mg_env_sealer_new(recipient, sender, &s, err)))
+    return rc;
+  rc = mg_env_sealer_seal(s, context, plain, len, out, out_len, err);
+  mg_env_sealer_free(s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Opening                                                                 */
+
+/* Ephemeral keys whose AES keys an opener keeps: a batch is sealed by a
+ * few threads, one ephemeral key each. */
+#define OPENER_KEYS 8
+
+struct mg_env_opener {
+  EVP_PKEY *recv, *from; /* references */
+  unsigned char rpub[32];
+  struct {
+    unsigned char eph[32], key[32];
+    int set;
+  } k[OPENER_KEYS];
+  unsigned next;
+  EVP_CIPHER *gcm;
+  EVP_CIPHER_CTX *cc;
+  EVP_MD_CTX *mc;
+};
+
+void mg_env_opener_free(struct mg_env_opener *o) {
+  if (!o)
+    return;
+  OPENSSL_cleanse(o->k, sizeof(o->k));
+  EVP_PKEY_free(o->recv);
+  EVP_PKEY_free(o->from);
+  EVP_CIPHER_free(o->gcm);
+  EVP_CIPHER_CTX_free(o->cc);
+  EVP_MD_CTX_free(o->mc);
+  free(o);
+}
+
+int mg_env_opener_new(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
+                      struct mg_env_opener **out, struct mg_err *err) {
+  struct mg_env_opener *o = NULL;
+  size_t rn = 32;
+  int rc;
+  *out = NULL;
+  if ((rc = check_keys(recipient, sender_pub, "", err)))
+    return rc;
+  if (!(o = calloc(1, sizeof(*o))))
+    return mg_err_set(err, -ENOMEM, "out of memory");
+  if (EVP_PKEY_up_ref(recipient) == 1)
+    o->recv = recipient;
+  if (EVP_PKEY_up_ref(sender_pub) == 1)
+    o->from = sender_pub;
+  if (!o->recv || !o->from ||
+      EVP_PKEY_get_raw_public_key(recipient, o->rpub, &rn) != 1 ||
+      !(o->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) ||
+      !(o->cc = EVP_CIPHER_CTX_new()) || !(o->mc = EVP_MD_CTX_new())) {
+    mg_env_opener_free(o);
+    return mg_err_set(err, -EIO, "envelope: cannot set up the ciphers");
+  }
+  *out = o;
+  return 0;
+}
+
+/* The AES key of the (signed, so authentic) ephemeral key at env + OFF_EPH:
+ * from the cache, or by key agreement.  NULL when it fails. */
+static const unsigned char *opener_key(struct mg_env_opener *o,
+                                       const unsigned char *env) {
   EVP_PKEY *eph = NULL;
-  EVP_CIPHER_CTX *cc = NULL;
-  EVP_MD_CTX *mc = NULL;
-  unsigned char *msg = NULL, *pt = NULL, key[32], rpub[32];
-  size_t rn = sizeof(rpub), mlen = 0;
-  int rc = -EBADMSG, n = 0;
+  unsigned slot;
+  for (unsigned i = 0; i < OPENER_KEYS; i++)
+    if (o->k[i].set && memcmp(o->k[i].eph, env + OFF_EPH, 32) == 0)
+      return o->k[i].key;
+  slot = o->next++ % OPENER_KEYS;
+  o->k[slot].set = 0;
+  if (!(eph = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, env + OFF_EPH, 32)))
+    return NULL;
+  if (derive_key(o->recv, eph, env + OFF_EPH, o->rpub, o->k[slot].key)) {
+    EVP_PKEY_free(eph);
+    return NULL;
+  }
+  EVP_PKEY_free(eph);
+  memcpy(o->k[slot].eph, env + OFF_EPH, 32);
+  o->k[slot].set = 1;
+  return o->k[slot].key;
+}
+
+int mg_env_opener_open(struct mg_env_opener *o, const char *context,
+                       const void *in, size_t len, unsigned char **plain,
+                       size_t *plain_len, struct mg_err *err) {
+  const unsigned char *env = in, *key;
+  unsigned char *msg = NULL, *pt = NULL;
+  size_t mlen = 0;
+  uint32_t ct = 0;
+  int rc = -EBADMSG;
 
   *plain = NULL;
   *plain_len = 0;
-  if (!recipient || !sender_pub || EVP_PKEY_get_id(recipient) != EVP_PKEY_X25519 ||
-      EVP_PKEY_get_id(sender_pub) != EVP_PKEY_ED25519)
-    return mg_err_set(err, -EINVAL,
-                      "envelope: the recipient must be an X25519 key and the "
-                      "sender an Ed25519 key");
   if (!context)
     return mg_err_set(err, -EINVAL, "envelope: a context string is required");
   if (len < MG_ENV_OVERHEAD)
@@ -384,7 +551,7 @@ int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
   if (env[OFF_VER] != 1)
     return mg_err_set(err, -EBADMSG, "envelope: offset 4: version %u is not 1",
                       (unsigned)env[OFF_VER]);
-  uint32_t ct = get32(env + OFF_LEN);
+  ct = get32(env + OFF_LEN);
   size_t left = len - MG_ENV_OVERHEAD;
   if (ct > left)
     return mg_err_set(err, -EBADMSG,
@@ -400,40 +567,27 @@ int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (!(mc = EVP_MD_CTX_new()) ||
-      EVP_DigestVerifyInit(mc, NULL, NULL, NULL, sender_pub) != 1) {
+  if (EVP_DigestVerifyInit(o->mc, NULL, NULL, NULL, o->from) != 1) {
     rc = mg_err_set(err, -EIO, "envelope: cannot verify signatures");
     goto out;
   }
-  if (EVP_DigestVerify(mc, env + sig_off, SIG_LEN, msg, mlen) != 1) {
+  if (EVP_DigestVerify(o->mc, env + sig_off, SIG_LEN, msg, mlen) != 1) {
     rc = mg_err_set(err, -EBADMSG,
                     "envelope: offset %zu: bad signature (another sender or "
                     "record, or altered bytes)",
                     sig_off);
     goto out;
   }
-  if (!(eph = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, env + OFF_EPH, 32))) {
-    rc = mg_err_set(err, -EBADMSG, "envelope: offset 5: not an X25519 key");
-    goto out;
-  }
-  if (EVP_PKEY_get_raw_public_key(recipient, rpub, &rn) != 1 ||
-      derive_key(recipient, eph, env + OFF_EPH, rpub, key)) {
+  if (!(key = opener_key(o, env))) {
     rc = mg_err_set(err, -EBADMSG, "envelope: offset 5: key agreement failed");
     goto out;
   }
-  free(msg);
-  if (!(msg = with_context(env, OFF_CT, context, &mlen)) ||
-      !(pt = malloc((size_t)ct + 1))) {
+  if (!(pt = malloc((size_t)ct + 1))) {
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (!(cc = EVP_CIPHER_CTX_new()) ||
-      EVP_DecryptInit_ex(cc, EVP_aes_256_gcm(), NULL, key, env + OFF_NONCE) != 1 ||
-      EVP_DecryptUpdate(cc, NULL, &n, msg, (int)mlen) != 1 ||
-      (ct && EVP_DecryptUpdate(cc, pt, &n, env + OFF_CT, (int)ct) != 1) ||
-      EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-                          (void *)(env + OFF_CT + ct)) != 1 ||
-      EVP_DecryptFinal_ex(cc, pt + ct, &n) != 1) {
+  if (gcm_run(o->cc, o->gcm, key, env, context, env + OFF_CT, ct, pt,
+              (unsigned char *)(env + OFF_CT + ct), 0)) {
     rc = mg_err_set(err, -EBADMSG,
                     "envelope: offset 53: authentication failed (not sealed "
                     "to this recipient)");
@@ -445,15 +599,26 @@ int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
   pt = NULL;
   rc = 0;
 out:
-  OPENSSL_cleanse(key, sizeof(key));
   if (pt) {
     OPENSSL_cleanse(pt, (size_t)ct);
     free(pt);
   }
   free(msg);
-  EVP_MD_CTX_free(mc);
-  EVP_CIPHER_CTX_free(cc);
-  EVP_PKEY_free(eph);
+  return rc;
+}
+
+int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
+                const char *context, const void *in, size_t len,
+                unsigned char **plain, size_t *plain_len, struct mg_err *err) {
+  struct mg_env_opener *o = NULL;
+  int rc;
+  *plain = NULL;
+  *plain_len = 0;
+  if ((rc = check_keys(recipient, sender_pub, context, err)) ||
+      (rc = mg_env_opener_new(recipient, sender_pub, &o, err)))
+    return rc;
+  rc = mg_env_opener_open(o, context, in, len, plain, plain_len, err);
+  mg_env_opener_free(o);
   return rc;
 }
 

@@ -19,6 +19,12 @@
  *                       info = "madoguchi envelope v1");
  * GCM AAD = bytes [0, 53) followed by the context string.
  *
+ * One ephemeral key may seal many records (a sealer: the records of one
+ * batch, each with its own random nonce and its own signature): the key
+ * agreement is then paid once a batch, not once a record, and an opener
+ * keeps the AES keys of the last few ephemeral keys it saw (N3).  The
+ * ephemeral private key never leaves the sealer and is freed with it.
+ *
  * The context binds an envelope to its record (docs/tenant-api.md):
  *   "madoguchi/t1 application <app_id> city <city> box <box>" and so on;
  * an envelope moved to another record, city or box does not open.
@@ -68,6 +74,29 @@ int mg_env_seal(EVP_PKEY *recipient, EVP_PKEY *sender, const char *context,
 int mg_env_open(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
                 const char *context, const void *in, size_t len,
                 unsigned char **plain, size_t *plain_len, struct mg_err *err);
+
+/* A sealing session: one ephemeral key for many records to `recipient`,
+ * signed by `sender` (references taken).  One thread at a time per sealer.
+ * mg_env_seal is new + seal + free.  0, -EINVAL, -ENOMEM or -EIO. */
+struct mg_env_sealer;
+int mg_env_sealer_new(EVP_PKEY *recipient, EVP_PKEY *sender,
+                      struct mg_env_sealer **out, struct mg_err *err);
+int mg_env_sealer_seal(struct mg_env_sealer *s, const char *context,
+                       const void *plain, size_t len, unsigned char **out,
+                       size_t *out_len, struct mg_err *err);
+void mg_env_sealer_free(struct mg_env_sealer *s); /* wipes the AES key */
+
+/* An opening session for records of one sender to `recipient` (references
+ * taken), keeping the AES keys of the last ephemeral keys whose records
+ * verified.  One thread at a time per opener.  mg_env_open is new + open +
+ * free; the results are mg_env_open's. */
+struct mg_env_opener;
+int mg_env_opener_new(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
+                      struct mg_env_opener **out, struct mg_err *err);
+int mg_env_opener_open(struct mg_env_opener *o, const char *context,
+                       const void *in, size_t len, unsigned char **plain,
+                       size_t *plain_len, struct mg_err *err);
+void mg_env_opener_free(struct mg_env_opener *o); /* wipes the AES keys */
 
 /* Standard base64 (no line breaks) of `len` bytes; *out malloc'd, NUL
  * terminated.  And back: -EINVAL naming the offset of the first bad

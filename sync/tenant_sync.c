@@ -1,11 +1,14 @@
 /*
  * tenant_sync.c — the box's client of the city's tenant (tenant_sync.h).
  *
- * One batch is in flight at a time: rows due (core/outbox.h) are read on
- * the loop, sealed and turned into the JSON body on a worker, posted with
- * curl's multi interface on our loop, and the per-record results are
- * written back in one transaction.  A kick while a batch is in flight
- * runs the next one right after it.
+ * A two-stage pipeline: rows due (core/outbox.h) are read on the loop,
+ * sealed and turned into the JSON body on a worker, posted with curl's
+ * multi interface on our loop, and the per-record results are written
+ * back in one transaction.  While one batch is in flight the next one is
+ * read (rows after it) and sealed, and waits ready to go: the box's CPU
+ * work overlaps the tenant's (N3).  At most one batch flies, one more is
+ * sealing or ready; a failure drops the ready one (its rows stay due as
+ * they were) and a probe of a half-open circuit flies alone.
  *
  * curl on libuv (../shared/reference/c-daemon-patterns.md §3): one
  * uv_poll_t per socket, reused through curl_multi_assign and closed with
@@ -123,7 +126,10 @@ struct mg_sync {
   char city[16], box[72], serial[80], enrolled_url[512];
   EVP_PKEY *sign, *recv, *t_recv, *t_sign;
   /* the cycle */
-  int paused, busy, again, stopping, enrolling;
+  int paused, sealing, again, stopping, enrolling;
+  int flying;             /* a batch posted, its answer awaited */
+  int64_t flying_max_seq; /* its last outbox row */
+  struct job *ready;      /* sealed, waits for the one in flight */
   int64_t failures;
   enum circuit circuit;
   uint64_t open_until; /* uv_now() ms */
@@ -133,6 +139,7 @@ struct mg_sync {
 };
 
 static void try_send(struct mg_sync *s);
+static void batch_post(struct mg_sync *s, struct job *j);
 
 /* ---------------------------------------------------------------------- */
 /* sync_state (migration 6): what must survive a restart                 */
@@ -522,9 +529,10 @@ static void job_free(struct job *j) {
   free(j);
 }
 
-/* Sealing is CPU-bound (an X25519 key agreement and an Ed25519 signature
- * per record: most of the box's time per record, N3): the records of a
- * batch are shared out over up to SEAL_THREADS threads, one a core.  Each
+/* Sealing is CPU-bound (an Ed25519 signature per record, and a key
+ * agreement per thread and batch: one sealer each; most of the box's time
+ * per record, N3): the records of a batch are shared out over up to
+ * SEAL_THREADS threads, one a core.  Each
  * thread writes only its own records' seals; the keys are only read
  * (OpenSSL 3 keys may be used from several threads at once). */
 #define SEAL_THREADS 4
@@ -540,12 +548,14 @@ struct sealer {
 
 static void seal_some(struct sealer *o) {
   struct job *j = o->j;
+  struct mg_env_sealer *es = NULL;
+  o->rc = mg_env_sealer_new(j->to, j->by, &es, &o->err);
   for (size_t i = o->first; i < j->n && !o->rc; i += o->step) {
     struct rec *r = &j->r[i];
     unsigned char *env = NULL;
     size_t elen = 0;
-    o->rc = mg_env_seal(j->to, j->by, r->ctx, r->plain, r->plain_len, &env,
-                        &elen, &o->err);
+    o->rc = mg_env_sealer_seal(es, r->ctx, r->plain, r->plain_len, &env,
+                               &elen, &o->err);
     if (!o->rc && mg_env_b64(env, elen, &o->b64[i]))
       o->rc = mg_err_set(&o->err, -ENOMEM, "out of memory");
     free(env);
@@ -553,6 +563,7 @@ static void seal_some(struct sealer *o) {
     free(r->plain);
     r->plain = NULL;
   }
+  mg_env_sealer_free(es);
 }
 
 static void *seal_thread(void *x) {
@@ -689,7 +700,7 @@ static void records_done(struct xfer *x, CURLcode rc, long status) {
   char why[600];
   time_t now = time(NULL);
   size_t acked = 0, rejected = 0, retried = 0;
-  s->busy = 0;
+  s->flying = 0;
   if (s->stopping) /* cancelled: the rows stay due as they are */
     goto out;
   if (rc != CURLE_OK || status != 200) {
@@ -749,40 +760,65 @@ static void records_done(struct xfer *x, CURLcode rc, long status) {
                "retry", j->batch, acked, rejected, retried);
   if (j->n >= (size_t)s->cfg->sync_batch || j->probe)
     s->again = 1; /* more may be due */
+  if (s->ready) { /* the next batch goes at once */
+    struct job *next = s->ready;
+    s->ready = NULL;
+    batch_post(s, next);
+  }
 out:
   mg_json_free(doc);
   job_free(j);
+  /* failed (or stopping): the sealed one is dropped, its rows stay due and
+   * follow the backoff and the circuit */
+  job_free(s->ready);
+  s->ready = NULL;
   if (s->again && !s->stopping) {
     s->again = 0;
     try_send(s);
   }
 }
 
-static void seal_done(uv_work_t *req, int status) {
-  struct job *j = req->data;
-  struct mg_sync *s = j->s;
-  if (s->stopping || status) {
-    s->busy = 0;
-    job_free(j);
-    return;
-  }
-  if (j->rc) {
-    s->busy = 0;
-    mg_log_err("sync", "cannot seal a batch: %s", j->err.msg);
-    batch_failed(s, j, j->err.msg);
-    job_free(j);
-    return;
-  }
+/* Post a sealed batch (nothing else is in flight).  Takes j. */
+static void batch_post(struct mg_sync *s, struct job *j) {
   size_t len = j->body.len;
   char *body = mg_buf_steal(&j->body);
   int rc = body ? xfer_start(s, s->cfg->sync_url, "/t1/records", body, len, 1,
                              records_done, j)
                 : -ENOMEM;
   if (rc) {
-    s->busy = 0;
     batch_failed(s, j, "cannot start the request");
     job_free(j);
+    return;
   }
+  s->flying = 1;
+  s->flying_max_seq = 0;
+  for (size_t i = 0; i < j->n; i++)
+    if (j->r[i].seq > s->flying_max_seq)
+      s->flying_max_seq = j->r[i].seq;
+  /* a full batch: more may be due, read and seal it while this one flies */
+  if (j->n >= (size_t)s->cfg->sync_batch && !j->probe)
+    try_send(s);
+}
+
+static void seal_done(uv_work_t *req, int status) {
+  struct job *j = req->data;
+  struct mg_sync *s = j->s;
+  s->sealing = 0;
+  if (s->stopping || status) {
+    job_free(j);
+    return;
+  }
+  if (j->rc) {
+    mg_log_err("sync", "cannot seal a batch: %s", j->err.msg);
+    batch_failed(s, j, j->err.msg);
+    job_free(j);
+    return;
+  }
+  if (s->flying) {
+    s->ready = j; /* goes when the answer to the one in flight is in */
+    return;
+  }
+  batch_post(s, j);
 }
 
 /* Read what is due and hand it to a worker. */
@@ -793,7 +829,9 @@ static void try_send(struct mg_sync *s) {
   time_t now = time(NULL);
   if (s->stopping || s->paused || !s->enrolled || !*s->cfg->sync_url)
     return;
-  if (s->busy) {
+  /* the pipeline is full, or a batch flies while the circuit is not
+   * closed (a probe flies alone): after the answer */
+  if (s->sealing || s->ready || (s->flying && s->circuit != CIRCUIT_CLOSED)) {
     s->again = 1;
     return;
   }
@@ -804,8 +842,8 @@ static void try_send(struct mg_sync *s) {
     s->circuit = CIRCUIT_HALF_OPEN; /* one probe batch */
   }
   int probe = s->circuit == CIRCUIT_HALF_OPEN;
-  if (mg_outbox_due(s->st, s->dk, now, probe ? 1 : (size_t)s->cfg->sync_batch,
-                    &rows, &n) ||
+  if (mg_outbox_due_after(s->st, s->dk, now, s->flying ? s->flying_max_seq : 0,
+                          probe ? 1 : (size_t)s->cfg->sync_batch, &rows, &n) ||
       n == 0)
     goto out;
   if (!(j = calloc(1, sizeof(*j))) || !(j->r = calloc(n, sizeof(*j->r))))
@@ -858,7 +896,7 @@ static void try_send(struct mg_sync *s) {
   j->by = s->sign;
   if (uv_queue_work(s->loop, &j->req, seal_work, seal_done) != 0)
     goto out;
-  s->busy = 1;
+  s->sealing = 1;
   j = NULL;
 out:
   job_free(j);
@@ -948,7 +986,7 @@ static void kick_cb(uv_timer_t *t) { on_tick(t); }
 void mg_sync_kick(struct mg_sync *s) {
   if (!s || s->stopping || !*s->cfg->sync_url)
     return;
-  if (s->busy) {
+  if (s->sealing || s->ready) {
     s->again = 1;
     return;
   }
@@ -997,7 +1035,7 @@ int mg_sync_status_json(struct mg_sync *s, struct mg_jw *w) {
     state = "paused";
   else if (s->circuit == CIRCUIT_OPEN)
     state = "circuit_open";
-  else if (s->busy)
+  else if (s->sealing || s->flying)
     state = "sending";
   else if (s->failures)
     state = "backoff";
@@ -1391,6 +1429,8 @@ void mg_sync_stop(struct mg_sync *s) {
   if (!s || s->stopping)
     return;
   s->stopping = 1;
+  job_free(s->ready); /* sealed, never sent: its rows stay due */
+  s->ready = NULL;
   /* transfers in flight are cancelled: their rows stay due (a batch the
    * tenant stored meanwhile is answered "duplicate" next time) */
   while (s->xfers) {

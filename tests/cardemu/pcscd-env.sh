@@ -128,7 +128,8 @@ card_insert() {
   local file=${1:?card_insert FILE [--drop-after N] [--count-file F]}
   shift
   local dir=${PCSCD_DIR:?pcscd_start first} i
-  card_remove "$dir"
+  # a card pcscd still sees would hide this one (no power-on): say so
+  card_remove "$dir" || echo "pcscd-env: pcscd still reports the last card present" >&2
   rm -f "$dir/card.ready"
   "$(pcscd__cardemu)" --port "${PCSCD_PORT:-$(cat "$dir/port")}" --ready-file "$dir/card.ready" \
     "$@" "$file" >"$dir/cardemu.log" 2>&1 &
@@ -140,6 +141,8 @@ card_insert() {
   done
   echo "pcscd-env: the card was not powered by pcscd; cardemu's log:" >&2
   cat "$dir/cardemu.log" >&2
+  echo "pcscd-env: pcscd's log (tail; PCSCD_DEBUG=1 for its debug log):" >&2
+  tail -n 40 "$dir/pcscd.log" >&2
   return 1
 }
 

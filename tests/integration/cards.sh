@@ -9,6 +9,8 @@
 export LSAN_OPTIONS="suppressions=$MG_SRC/tests/lsan-fonts.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 CARDS="$MG_SRC/tests/fixtures/cards"
 
+# pcscd's debug log (no APDUs: never -a) is shown when a card step fails
+export PCSCD_DEBUG=1
 start_or_skip pcscd pcscd_start "$T/pcsc"
 trap 'pcscd_stop; cleanup' EXIT
 
@@ -52,6 +54,14 @@ read_card() { # SECRET ARGS...
   printf '%s\n' "$s" | ctl card read --reader r1 "$@" --json >"$T/out" 2>"$T/err"
 }
 status() { call "$A" GET /devices/card >/dev/null; cat "$T/body"; }
+# what the daemon answered, and what pcscd and the emulator saw (a failure
+# on a loaded machine must say which of them lost the card)
+card_diag() { # HTTP_CODE
+  echo "# the answer: $1 $(head -c 600 "$T/body")"
+  echo "# the daemon's log (tail):"; tail -n 25 "$LOG" | sed 's/^/#   /'
+  echo "# pcscd's log (tail):"; tail -n 40 "$PCSCD_DIR/pcscd.log" | sed 's/^/#   /'
+  echo "# cardemu's log:"; sed 's/^/#   /' "$PCSCD_DIR/cardemu.log"
+}
 
 # --- madoctl card read: the technician's test --------------------------------
 card_insert "$CARDS/mynumber.card" || { summary; exit 1; }
@@ -112,8 +122,10 @@ card_insert "$CARDS/mynumber.card" || { summary; exit 1; }
 call "$A" GET "/visits/$ID" >/dev/null
 before=$(jq -c '.people' "$T/body")
 card_insert "$CARDS/mynumber.card" --drop-after 6 || { summary; exit 1; }
-check "a card pulled mid-read: 409" test "$(call "$A" POST "/visits/$ID/card" '{"person":1,"pin":"1234"}')" = 409
-check "... saying removed" json_ok "$(cat "$T/body")" '.error.code == "removed"'
+code=$(call "$A" POST "/visits/$ID/card" '{"person":1,"pin":"1234"}')
+check "a card pulled mid-read: 409" test "$code" = 409
+check "... saying removed" json_ok "$(cat "$T/body")" '.error.code == "removed"' ||
+  card_diag "$code"
 call "$A" GET "/visits/$ID" >/dev/null
 check "... and the case is as it was" test "$(jq -c '.people' "$T/body")" = "$before"
 

@@ -105,6 +105,70 @@ static void round_trip(void **state) {
   free(env);
 }
 
+/* A sealer (one ephemeral key for a batch, N3): its records share the
+ * ephemeral key but not the nonce; each opens alone and through one
+ * opener; the cached key never opens a record moved, altered or signed by
+ * another box; an opener keeps working past its cache's size. */
+static void sessions(void **state) {
+  struct keys *k = *state;
+  struct mg_env_sealer *s = NULL, *other = NULL;
+  struct mg_env_opener *o = NULL;
+  unsigned char *env[3], *pt, *x;
+  size_t n[3], pn, xn;
+  struct mg_err err;
+  const char *ctx[3] = {CTX_A, CTX_A "x", CTX_A "y"};
+  assert_int_equal(mg_env_sealer_new(k->tenant_recv, k->box_sign, &s, &err), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mg_env_sealer_seal(s, ctx[i], PLAIN, strlen(PLAIN),
+                                        &env[i], &n[i], &err),
+                     0);
+  assert_memory_equal(env[0] + 5, env[1] + 5, 32);  /* one ephemeral key */
+  assert_memory_not_equal(env[0] + 37, env[1] + 37, 12); /* own nonces */
+  assert_int_equal(mg_env_opener_new(k->tenant_recv, k->box_sign, &o, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(mg_env_open(k->tenant_recv, k->box_sign, ctx[i], env[i],
+                                 n[i], &pt, &pn, &err),
+                     0);
+    free(pt);
+    assert_int_equal(mg_env_opener_open(o, ctx[i], env[i], n[i], &pt, &pn, &err), 0);
+    assert_memory_equal(pt, PLAIN, pn);
+    free(pt);
+  }
+  /* the key is cached now: a moved record or a flipped byte still fails */
+  assert_int_equal(mg_env_opener_open(o, ctx[0], env[1], n[1], &pt, &pn, &err),
+                   -EBADMSG);
+  env[2][60] ^= 1;
+  assert_int_equal(mg_env_opener_open(o, ctx[2], env[2], n[2], &pt, &pn, &err),
+                   -EBADMSG);
+  assert_non_null(strstr(err.msg, "bad signature"));
+  /* another box's sealer: refused by this box's opener */
+  assert_int_equal(mg_env_sealer_new(k->tenant_recv, k->other_sign, &other, &err), 0);
+  assert_int_equal(mg_env_sealer_seal(other, CTX_A, PLAIN, strlen(PLAIN), &x,
+                                      &xn, &err),
+                   0);
+  assert_int_equal(mg_env_opener_open(o, CTX_A, x, xn, &pt, &pn, &err), -EBADMSG);
+  free(x);
+  mg_env_sealer_free(other);
+  /* more ephemeral keys than the opener keeps: each still opens */
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(mg_env_seal(k->tenant_recv, k->box_sign, CTX_A, PLAIN,
+                                 strlen(PLAIN), &x, &xn, &err),
+                     0);
+    assert_int_equal(mg_env_opener_open(o, CTX_A, x, xn, &pt, &pn, &err), 0);
+    free(pt);
+    free(x);
+  }
+  assert_int_equal(mg_env_opener_open(o, ctx[0], env[0], n[0], &pt, &pn, &err), 0);
+  free(pt);
+  /* wrong key types are refused when the session starts */
+  assert_int_equal(mg_env_sealer_new(k->box_sign, k->box_sign, &other, &err), -EINVAL);
+  assert_null(other);
+  for (int i = 0; i < 3; i++)
+    free(env[i]);
+  mg_env_opener_free(o);
+  mg_env_sealer_free(s);
+}
+
 static void wrong_context_recipient_sender(void **state) {
   struct keys *k = *state;
   unsigned char *env, *pt = (unsigned char *)"x";
@@ -331,6 +395,7 @@ static void base64(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(round_trip),
+      cmocka_unit_test(sessions),
       cmocka_unit_test(wrong_context_recipient_sender),
       cmocka_unit_test(tampered_everywhere),
       cmocka_unit_test(truncated_and_extended),

@@ -6,7 +6,9 @@
  * per record.  Shown: delivery with sealed records and case snapshots,
  * per-record results (stored / duplicate / rejected), a lost answer after
  * the tenant stored makes no duplicate, the full-jitter bounds, the
- * circuit opening and its single probe, pause persisted.  Fictional data.
+ * circuit opening and its single probe, pause persisted, the next batch
+ * sealed while one flies (exactly once, in order, also when an answer is
+ * lost).  Fictional data.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -461,6 +463,38 @@ static void test_lost_answer_no_duplicate(void **state) {
   free(st);
 }
 
+/* Batches of 2: the next batch is read (rows after the one in flight) and
+ * sealed while one flies.  Seven applications arrive each exactly once, in
+ * order, in four requests; with the first answer lost, the batch sealed
+ * meanwhile is dropped and everything still arrives exactly once. */
+static void pipeline_run(struct fx *f, int lose_first) {
+  char id[33], json[40];
+  f->cfg->sync_batch = 2;
+  f->srv.mode = lose_first ? 2 : 0;
+  for (int i = 0; i < 7; i++) {
+    memset(id, 'a' + i, 32);
+    id[32] = '\0';
+    snprintf(json, sizeof(json), "{\"n\":%d}", i);
+    put(f, id, json);
+  }
+  start_sync(f);
+  mg_sync_kick(f->sync);
+  assert_true(run_until(f, all_acked, 15000));
+  assert_int_equal(f->srv.nstored, 7);
+  assert_int_equal(f->srv.bad_open, 0);
+  for (int i = 0; i < 7; i++) /* in the order submitted */
+    assert_int_equal(f->srv.ids[i][0], 'a' + i);
+  if (!lose_first)
+    assert_int_equal(f->srv.requests, 4);
+  else
+    assert_true(f->srv.requests >= 5);
+  for (int r = 0; r < f->srv.requests && r < 64; r++)
+    assert_true(f->srv.n_in[r] >= 1 && f->srv.n_in[r] <= 2);
+}
+
+static void test_pipeline(void **state) { pipeline_run(*state, 0); }
+static void test_pipeline_lost_answer(void **state) { pipeline_run(*state, 1); }
+
 static char *status(struct fx *f);
 
 /* the probe came, failed, and the circuit is open again */
@@ -540,6 +574,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lost_answer_no_duplicate, fx_setup,
                                       fx_teardown),
       cmocka_unit_test_setup_teardown(test_circuit, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_lost_answer, fx_setup,
+                                      fx_teardown),
       cmocka_unit_test_setup_teardown(test_pause_persisted, fx_setup,
                                       fx_teardown),
   };
