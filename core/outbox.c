@@ -20,10 +20,12 @@ static void payload_aad(const char *kind, const char *ref, int64_t version,
 }
 
 /* Prepare `sql` and bind the text args ?1..?n. NULL on failure. */
+/* A kept statement (mg_store_stmt: the sync client runs these per record,
+ * N3) with text parameters bound.  Give it back with mg_store_stmt_done. */
 static sqlite3_stmt *prep(struct mg_store *st, const char *sql,
                           const char *const *args, int n) {
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(mg_store_db(st), sql, -1, &s, NULL) != SQLITE_OK)
+  sqlite3_stmt *s = mg_store_stmt(st, sql);
+  if (!s)
     goto fail;
   for (int i = 0; i < n; i++)
     if (sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC) != SQLITE_OK)
@@ -31,7 +33,7 @@ static sqlite3_stmt *prep(struct mg_store *st, const char *sql,
   return s;
 fail:
   mg_log_err("outbox", "database: %s", sqlite3_errmsg(mg_store_db(st)));
-  sqlite3_finalize(s);
+  mg_store_stmt_done(st, s);
   return NULL;
 }
 
@@ -47,7 +49,7 @@ static int run(struct mg_store *st, sqlite3_stmt *s) {
       mg_log_err("outbox", "database: %s", sqlite3_errmsg(mg_store_db(st)));
     rc = -EIO;
   }
-  sqlite3_finalize(s);
+  mg_store_stmt_done(st, s);
   return rc;
 }
 
@@ -71,7 +73,7 @@ int mg_outbox_put_application(struct mg_store *st, const struct mg_key *key,
            "VALUES ('application', ?1, 0, ?3, ?2)",
            args, 2);
   if (s && sqlite3_bind_blob(s, 3, blob, (int)blen, SQLITE_STATIC) != SQLITE_OK) {
-    sqlite3_finalize(s);
+    mg_store_stmt_done(st, s);
     s = NULL;
   }
   rc = run(st, s);
@@ -182,7 +184,7 @@ int mg_outbox_due_after(struct mg_store *st, const struct mg_key *key,
     rc = -EIO;
   }
 out:
-  sqlite3_finalize(s);
+  mg_store_stmt_done(st, s);
   for (size_t i = 0; i < nbad; i++) {
     mg_log_err("outbox", "row %lld: its sealed payload does not open with "
                "the data key; kept, not sent", (long long)bad[i]);
@@ -202,16 +204,19 @@ out:
   return 0;
 }
 
-int mg_outbox_acked(struct mg_store *st, int64_t seq, time_t now) {
-  char now_s[24], seq_s[24];
+int mg_outbox_acked(struct mg_store *st, int64_t seq, int64_t version,
+                    time_t now) {
+  char now_s[24], seq_s[24], ver_s[24];
   mg_store_time(now, now_s);
   snprintf(seq_s, sizeof(seq_s), "%lld", (long long)seq);
-  const char *args[] = {seq_s, now_s};
+  snprintf(ver_s, sizeof(ver_s), "%lld", (long long)version);
+  const char *args[] = {seq_s, now_s, ver_s};
   return run(st, prep(st,
                       "UPDATE outbox SET acked_at = ?2, last_error = NULL, "
                       "next_at = NULL WHERE seq = CAST(?1 AS INTEGER) AND "
-                      "acked_at IS NULL",
-                      args, 2)) ? -EIO : 0;
+                      "acked_at IS NULL AND (CAST(?3 AS INTEGER) < 0 OR "
+                      "version = CAST(?3 AS INTEGER))",
+                      args, 3)) ? -EIO : 0;
 }
 
 int mg_outbox_rejected(struct mg_store *st, int64_t seq, const char *why) {
@@ -282,7 +287,7 @@ int mg_outbox_stats(struct mg_store *st, time_t now, struct mg_outbox_stats *o) 
       o->oldest_age_s = now > t ? (int64_t)(now - t) : 0;
     rc = 0;
   }
-  sqlite3_finalize(s);
+  mg_store_stmt_done(st, s);
   return rc;
 }
 

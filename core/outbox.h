@@ -57,8 +57,11 @@ void mg_outbox_rows_free(struct mg_outbox_row *rows, size_t n);
 
 /* The tenant's answer for row `seq`: acked (stored/duplicate/stale),
  * rejected (final: code and message kept in last_error), or a retryable
- * failure (attempts+1, next_at = now + delay_s).  Each its own commit. */
-int mg_outbox_acked(struct mg_store *st, int64_t seq, time_t now);
+ * failure (attempts+1, next_at = now + delay_s).  Each its own commit.
+ * acked: `version` is the one sent (a case snapshot); a row changed since
+ * (a newer version queued in its place) stays due; -1 acks any version. */
+int mg_outbox_acked(struct mg_store *st, int64_t seq, int64_t version,
+                    time_t now);
 int mg_outbox_rejected(struct mg_store *st, int64_t seq, const char *why);
 int mg_outbox_retry_later(struct mg_store *st, int64_t seq, time_t now,
                           double delay_s, const char *why);

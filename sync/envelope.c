@@ -647,19 +647,21 @@ int mg_env_b64(const void *in, size_t len, char **out) {
   return 0;
 }
 
-static int b64_val(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
+/* 1 + the base64 value of each byte; 0: not in the alphabet */
+static const unsigned char b64_tab[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+    ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+    ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+    ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+    ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+    ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64};
+
+static int b64_val(unsigned char c) { return (int)b64_tab[c] - 1; }
 
 int mg_env_unb64(const char *in, size_t in_len, unsigned char **out,
                  size_t *out_len, struct mg_err *err) {
@@ -675,7 +677,7 @@ int mg_env_unb64(const char *in, size_t in_len, unsigned char **out,
   if (in_len >= 1 && s[in_len - 1] == '=')
     pad = (in_len >= 2 && s[in_len - 2] == '=') ? 2 : 1;
   for (size_t i = 0; i < in_len - pad; i++)
-    if (b64_val(s[i]) < 0)
+    if (!b64_tab[s[i]])
       return mg_err_set(err, -EINVAL,
                         "base64: offset %zu: byte 0x%02x is not a base64 "
                         "character",
@@ -683,23 +685,22 @@ int mg_env_unb64(const char *in, size_t in_len, unsigned char **out,
   unsigned char *o = malloc(in_len / 4 * 3 + 1);
   if (!o)
     return mg_err_set(err, -ENOMEM, "out of memory");
-  size_t k = 0;
-  for (size_t i = 0; i < in_len; i += 4) {
-    uint32_t v = 0;
-    int q = 0;
-    for (int j = 0; j < 4; j++) {
-      if (i + (size_t)j >= in_len - pad) {
-        v <<= 6;
-        continue;
-      }
-      v = v << 6 | (uint32_t)b64_val(s[i + (size_t)j]);
-      q++;
-    }
+  size_t k = 0, whole = pad ? in_len - 4 : in_len;
+  /* whole groups by table; the padded last one below */
+  for (size_t i = 0; i < whole; i += 4) {
+    uint32_t v = (uint32_t)b64_val(s[i]) << 18 | (uint32_t)b64_val(s[i + 1]) << 12 |
+                 (uint32_t)b64_val(s[i + 2]) << 6 | (uint32_t)b64_val(s[i + 3]);
     o[k++] = (unsigned char)(v >> 16);
-    if (q > 2)
+    o[k++] = (unsigned char)(v >> 8);
+    o[k++] = (unsigned char)v;
+  }
+  if (pad) {
+    size_t i = whole;
+    uint32_t v = (uint32_t)b64_val(s[i]) << 18 | (uint32_t)b64_val(s[i + 1]) << 12 |
+                 (pad == 1 ? (uint32_t)b64_val(s[i + 2]) << 6 : 0);
+    o[k++] = (unsigned char)(v >> 16);
+    if (pad == 1)
       o[k++] = (unsigned char)(v >> 8);
-    if (q > 3)
-      o[k++] = (unsigned char)v;
   }
   /* a padded last group must not carry bits beyond what it encodes */
   if (pad && ((pad == 1 && (b64_val(s[in_len - 2]) & 0x3)) ||

@@ -646,21 +646,11 @@ static void seal_work(uv_work_t *req) {
 
 /* Ack a row; a case row only while it still holds the version sent (a
  * change meanwhile moved it on: that one is still owed). */
+/* A case snapshot is acknowledged only while its row still holds the
+ * version sent (a newer one queued meanwhile stays due). */
 static void ack_row(struct mg_sync *s, const struct rec *r, time_t now) {
-  if (strcmp(r->kind, "case") == 0) {
-    sqlite3_stmt *q = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(mg_store_db(s->st),
-                           "SELECT version FROM outbox WHERE seq = ?1", -1, &q,
-                           NULL) == SQLITE_OK &&
-        sqlite3_bind_int64(q, 1, r->seq) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-      v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    if (v != r->version)
-      return;
-  }
-  mg_outbox_acked(s->st, r->seq, now);
+  mg_outbox_acked(s->st, r->seq, strcmp(r->kind, "case") == 0 ? r->version : -1,
+                  now);
 }
 
 /* Every row of the batch back off; the failure counts for the circuit. */

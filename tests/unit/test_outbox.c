@@ -133,7 +133,7 @@ static void test_answers(void **state) {
   int64_t s1 = r[0].seq, s2 = r[1].seq, s3 = r[2].seq;
   mg_outbox_rows_free(r, n);
 
-  assert_int_equal(mg_outbox_acked(f->st, s1, now), 0);
+  assert_int_equal(mg_outbox_acked(f->st, s1, -1, now), 0);
   assert_int_equal(mg_outbox_rejected(f->st, s2, "bad_seal: the tenant "
                                                  "could not open it"),
                    0);
@@ -160,11 +160,11 @@ static void test_answers(void **state) {
   assert_int_equal(s.acked, 1);
   assert_true(s.oldest_age_s >= 100 && s.oldest_age_s <= 102);
   /* a late duplicate answer does not move acked_at */
-  assert_int_equal(mg_outbox_acked(f->st, s1, now + 50), 0);
+  assert_int_equal(mg_outbox_acked(f->st, s1, -1, now + 50), 0);
   assert_int_equal(col_int(f, "SELECT count(*) FROM outbox WHERE seq = 1 AND "
                               "acked_at IS NOT NULL"), 1);
   /* acked: the application may be queued again (a new pending row) */
-  assert_int_equal(mg_outbox_acked(f->st, s3, now), 0);
+  assert_int_equal(mg_outbox_acked(f->st, s3, -1, now), 0);
   assert_int_equal(mg_outbox_stats(f->st, now, &s), 0);
   assert_int_equal(s.pending, 0);
   assert_int_equal(s.oldest_age_s, -1);
@@ -194,10 +194,25 @@ static void test_cases(void **state) {
   assert_int_equal(r[0].version, 4);
   assert_int_equal(r[0].seq, seq);
   mg_outbox_rows_free(r, n);
-  /* after the ack, a change queues a new row */
-  assert_int_equal(mg_outbox_acked(f->st, seq, now), 0);
+  /* version 4 on its way, 5 queued meanwhile: the answer for 4 leaves
+   * the row due with 5 */
   assert_int_equal(mg_outbox_case_changed(f->st, c, 5), 0);
+  assert_int_equal(mg_outbox_acked(f->st, seq, 4, now), 0);
+  assert_int_equal(mg_outbox_due(f->st, &f->key, now, 10, &r, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(r[0].version, 5);
+  mg_outbox_rows_free(r, n);
+  /* rows after a batch in flight only */
+  assert_int_equal(mg_outbox_due_after(f->st, &f->key, now, seq, 10, &r, &n), 0);
+  assert_int_equal(n, 0);
+  /* after the ack, a change queues a new row */
+  assert_int_equal(mg_outbox_acked(f->st, seq, 5, now), 0);
+  assert_int_equal(mg_outbox_case_changed(f->st, c, 6), 0);
   assert_int_equal(col_int(f, "SELECT count(*) FROM outbox"), 2);
+  assert_int_equal(mg_outbox_due_after(f->st, &f->key, now, seq, 10, &r, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(r[0].version, 6);
+  mg_outbox_rows_free(r, n);
 }
 
 static void test_tampered_payload(void **state) {
@@ -263,7 +278,7 @@ static void test_purge_leaves_no_bytes(void **state) {
   assert_true(sqlite3_column_bytes(s, 0) > (int)sizeof(sealed));
   memcpy(sealed, sqlite3_column_blob(s, 0), sizeof(sealed));
   sqlite3_finalize(s);
-  assert_int_equal(mg_outbox_acked(f->st, 1, now - 100), 0);
+  assert_int_equal(mg_outbox_acked(f->st, 1, -1, now - 100), 0);
   assert_true(file_has(f->db, APP1, 32) || file_has(wal, APP1, 32));
   assert_true(file_has(f->db, sealed, sizeof(sealed)) ||
               file_has(wal, sealed, sizeof(sealed)));
