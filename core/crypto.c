@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,13 +259,21 @@ static int update(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *
   return 0;
 }
 
+/* AES-256-GCM fetched once for the process: EVP_aes_256_gcm() in an init
+ * looks the algorithm up again on every call (OpenSSL 3), and every value
+ * of a case goes through here.  Kept until exit (reachable, not leaked). */
+static EVP_CIPHER *gcm_alg;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static void gcm_fetch(void) { gcm_alg = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL); }
+
 /* A context set up for `enc` with the key and nonce and the aad fed. */
 static EVP_CIPHER_CTX *gcm_start(const struct mg_key *key, const unsigned char *nonce,
                                  const char *aad, int enc) {
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  pthread_once(&gcm_once, gcm_fetch);
+  EVP_CIPHER_CTX *ctx = gcm_alg ? EVP_CIPHER_CTX_new() : NULL;
   if (!ctx)
     return NULL;
-  if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+  if (EVP_CipherInit_ex(ctx, gcm_alg, NULL, NULL, NULL, enc) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
       EVP_CipherInit_ex(ctx, NULL, NULL, key->k, nonce, enc) != 1 ||
       update(ctx, NULL, (const unsigned char *)aad, strlen(aad)) < 0) {

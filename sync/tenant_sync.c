@@ -817,6 +817,8 @@ static void try_send(struct mg_sync *s) {
   struct job *j = NULL;
   size_t n = 0;
   time_t now = time(NULL);
+  sqlite3 *db = mg_store_db(s->st);
+  int txn = 0;
   if (s->stopping || s->paused || !s->enrolled || !*s->cfg->sync_url)
     return;
   /* the pipeline is full, or a batch flies while the circuit is not
@@ -832,6 +834,10 @@ static void try_send(struct mg_sync *s) {
     s->circuit = CIRCUIT_HALF_OPEN; /* one probe batch */
   }
   int probe = s->circuit == CIRCUIT_HALF_OPEN;
+  /* one read transaction for the rows and their cases' exports: not one
+   * per statement (each takes and drops the WAL's locks, N3) */
+  txn = sqlite3_get_autocommit(db) &&
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
   if (mg_outbox_due_after(s->st, s->dk, now, s->flying ? s->flying_max_seq : 0,
                           probe ? 1 : (size_t)s->cfg->sync_batch, &rows, &n) ||
       n == 0)
@@ -889,6 +895,8 @@ static void try_send(struct mg_sync *s) {
   s->sealing = 1;
   j = NULL;
 out:
+  if (txn && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   job_free(j);
   mg_outbox_rows_free(rows, n);
 }
