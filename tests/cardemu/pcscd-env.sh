@@ -141,6 +141,7 @@ card_insert() {
   done
   echo "pcscd-env: the card was not powered by pcscd; cardemu's log:" >&2
   cat "$dir/cardemu.log" >&2
+  pcscd__alive "$(cat "$dir/pcscd.pid" 2>/dev/null)" || echo "pcscd-env: pcscd is not running" >&2
   echo "pcscd-env: pcscd's log (tail; PCSCD_DEBUG=1 for its debug log):" >&2
   tail -n 40 "$dir/pcscd.log" >&2
   return 1

@@ -59,6 +59,7 @@ status() { call "$A" GET /devices/card >/dev/null; cat "$T/body"; }
 card_diag() { # HTTP_CODE
   echo "# the answer: $1 $(head -c 600 "$T/body")"
   echo "# the daemon's log (tail):"; tail -n 25 "$LOG" | sed 's/^/#   /'
+  pcscd__alive "$(cat "$PCSCD_DIR/pcscd.pid" 2>/dev/null)" && echo "# pcscd is running" || echo "# pcscd is NOT running"
   echo "# pcscd's log (tail):"; tail -n 40 "$PCSCD_DIR/pcscd.log" | sed 's/^/#   /'
   echo "# cardemu's log:"; sed 's/^/#   /' "$PCSCD_DIR/cardemu.log"
 }
