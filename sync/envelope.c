@@ -213,7 +213,7 @@ int mg_env_pub_from_b64(const char *b64, enum mg_env_key_type type,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Sealing                                                                 */
+/* The format's pieces                                                     */
 
 static void put32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)(v >> 24);
@@ -313,6 +313,40 @@ static int check_keys(EVP_PKEY *x25519, EVP_PKEY *ed25519, const char *context,
   return 0;
 }
 
+/* What a sealer and an opener both hold: the X25519 key of the recipient
+ * and the Ed25519 key of the sender (references), the cipher fetched once,
+ * and a cipher and a digest context reused record after record. */
+struct session {
+  EVP_PKEY *x, *ed;
+  EVP_CIPHER *gcm;
+  EVP_CIPHER_CTX *cc;
+  EVP_MD_CTX *mc;
+};
+
+static void session_done(struct session *b) {
+  EVP_PKEY_free(b->x);
+  EVP_PKEY_free(b->ed);
+  EVP_CIPHER_free(b->gcm);
+  EVP_CIPHER_CTX_free(b->cc);
+  EVP_MD_CTX_free(b->mc);
+}
+
+/* 0, or an error set (b half set up: session_done it). */
+static int session_init(struct session *b, EVP_PKEY *x, EVP_PKEY *ed,
+                        struct mg_err *err) {
+  int rc = check_keys(x, ed, "", err);
+  if (rc)
+    return rc;
+  if (EVP_PKEY_up_ref(x) == 1)
+    b->x = x;
+  if (EVP_PKEY_up_ref(ed) == 1)
+    b->ed = ed;
+  if (!b->x || !b->ed || !(b->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) ||
+      !(b->cc = EVP_CIPHER_CTX_new()) || !(b->mc = EVP_MD_CTX_new()))
+    return mg_err_set(err, -EIO, "envelope: cannot set up the ciphers");
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Sealing                                                                 */
 
@@ -321,12 +355,9 @@ static int check_keys(EVP_PKEY *x25519, EVP_PKEY *ed25519, const char *context,
 #define SEALER_MAX 100000
 
 struct mg_env_sealer {
-  EVP_PKEY *to, *by; /* references */
+  struct session b; /* x: the recipient, ed: the sender */
   unsigned char eph_pub[32], key[32];
   unsigned long used;
-  EVP_CIPHER *gcm;
-  EVP_CIPHER_CTX *cc;
-  EVP_MD_CTX *mc;
 };
 
 static int sealer_rekey(struct mg_env_sealer *s) {
@@ -336,8 +367,8 @@ static int sealer_rekey(struct mg_env_sealer *s) {
   int rc = -1;
   if ((eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) &&
       EVP_PKEY_get_raw_public_key(eph, s->eph_pub, &en) == 1 &&
-      EVP_PKEY_get_raw_public_key(s->to, rpub, &rn) == 1 &&
-      derive_key(eph, s->to, s->eph_pub, rpub, s->key) == 0)
+      EVP_PKEY_get_raw_public_key(s->b.x, rpub, &rn) == 1 &&
+      derive_key(eph, s->b.x, s->eph_pub, rpub, s->key) == 0)
     rc = 0;
   s->used = 0;
   EVP_PKEY_free(eph); /* the ephemeral private key lives no longer */
@@ -348,35 +379,22 @@ void mg_env_sealer_free(struct mg_env_sealer *s) {
   if (!s)
     return;
   OPENSSL_cleanse(s->key, sizeof(s->key));
-  EVP_PKEY_free(s->to);
-  EVP_PKEY_free(s->by);
-  EVP_CIPHER_free(s->gcm);
-  EVP_CIPHER_CTX_free(s->cc);
-  EVP_MD_CTX_free(s->mc);
+  session_done(&s->b);
   free(s);
 }
 
 int mg_env_sealer_new(EVP_PKEY *recipient, EVP_PKEY *sender,
                       struct mg_env_sealer **out, struct mg_err *err) {
-  struct mg_env_sealer *s = NULL;
+  struct mg_env_sealer *s = calloc(1, sizeof(*s));
   int rc;
   *out = NULL;
-  if ((rc = check_keys(recipient, sender, "", err)))
-    return rc;
-  if (!(s = calloc(1, sizeof(*s))))
+  if (!s)
     return mg_err_set(err, -ENOMEM, "out of memory");
-  if (EVP_PKEY_up_ref(recipient) == 1)
-    s->to = recipient;
-  if (EVP_PKEY_up_ref(sender) == 1)
-    s->by = sender;
-  if (!s->to || !s->by || !(s->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) ||
-      !(s->cc = EVP_CIPHER_CTX_new()) || !(s->mc = EVP_MD_CTX_new())) {
+  if ((rc = session_init(&s->b, recipient, sender, err)) ||
+      (sealer_rekey(s) && (rc = mg_err_set(err, -EIO,
+                                           "envelope: key agreement failed")))) {
     mg_env_sealer_free(s);
-    return mg_err_set(err, -EIO, "envelope: cannot set up the ciphers");
-  }
-  if (sealer_rekey(s)) {
-    mg_env_sealer_free(s);
-    return mg_err_set(err, -EIO, "envelope: key agreement failed");
+    return rc;
   }
   *out = s;
   return 0;
@@ -407,7 +425,7 @@ int mg_env_sealer_seal(struct mg_env_sealer *s, const char *context,
   memcpy(env + OFF_EPH, s->eph_pub, 32);
   put32(env + OFF_LEN, (uint32_t)len);
   if (RAND_bytes(env + OFF_NONCE, 12) != 1 ||
-      gcm_run(s->cc, s->gcm, s->key, env, context, plain, len, env + OFF_CT,
+      gcm_run(s->b.cc, s->b.gcm, s->key, env, context, plain, len, env + OFF_CT,
               env + OFF_CT + len, 1)) {
     rc = mg_err_set(err, -EIO, "envelope: encryption failed");
     goto out;
@@ -417,8 +435,8 @@ int mg_env_sealer_seal(struct mg_env_sealer *s, const char *context,
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (EVP_DigestSignInit(s->mc, NULL, NULL, NULL, s->by) != 1 ||
-      EVP_DigestSign(s->mc, env + OFF_CT + len + TAG_LEN, &siglen, msg, mlen) != 1 ||
+  if (EVP_DigestSignInit(s->b.mc, NULL, NULL, NULL, s->b.ed) != 1 ||
+      EVP_DigestSign(s->b.mc, env + OFF_CT + len + TAG_LEN, &siglen, msg, mlen) != 1 ||
       siglen != SIG_LEN) {
     rc = mg_err_set(err, -EIO, "envelope: signing failed");
     goto out;
@@ -456,50 +474,36 @@ int mg_env_seal(EVP_PKEY *recipient, EVP_PKEY *sender, const char *context,
 #define OPENER_KEYS 8
 
 struct mg_env_opener {
-  EVP_PKEY *recv, *from; /* references */
+  struct session b; /* x: the recipient, ed: the sender */
   unsigned char rpub[32];
   struct {
     unsigned char eph[32], key[32];
     int set;
   } k[OPENER_KEYS];
   unsigned next;
-  EVP_CIPHER *gcm;
-  EVP_CIPHER_CTX *cc;
-  EVP_MD_CTX *mc;
 };
 
 void mg_env_opener_free(struct mg_env_opener *o) {
   if (!o)
     return;
   OPENSSL_cleanse(o->k, sizeof(o->k));
-  EVP_PKEY_free(o->recv);
-  EVP_PKEY_free(o->from);
-  EVP_CIPHER_free(o->gcm);
-  EVP_CIPHER_CTX_free(o->cc);
-  EVP_MD_CTX_free(o->mc);
+  session_done(&o->b);
   free(o);
 }
 
 int mg_env_opener_new(EVP_PKEY *recipient, EVP_PKEY *sender_pub,
                       struct mg_env_opener **out, struct mg_err *err) {
-  struct mg_env_opener *o = NULL;
+  struct mg_env_opener *o = calloc(1, sizeof(*o));
   size_t rn = 32;
   int rc;
   *out = NULL;
-  if ((rc = check_keys(recipient, sender_pub, "", err)))
-    return rc;
-  if (!(o = calloc(1, sizeof(*o))))
+  if (!o)
     return mg_err_set(err, -ENOMEM, "out of memory");
-  if (EVP_PKEY_up_ref(recipient) == 1)
-    o->recv = recipient;
-  if (EVP_PKEY_up_ref(sender_pub) == 1)
-    o->from = sender_pub;
-  if (!o->recv || !o->from ||
-      EVP_PKEY_get_raw_public_key(recipient, o->rpub, &rn) != 1 ||
-      !(o->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) ||
-      !(o->cc = EVP_CIPHER_CTX_new()) || !(o->mc = EVP_MD_CTX_new())) {
+  if ((rc = session_init(&o->b, recipient, sender_pub, err)) ||
+      (EVP_PKEY_get_raw_public_key(recipient, o->rpub, &rn) != 1 &&
+       (rc = mg_err_set(err, -EIO, "envelope: cannot read the recipient's key")))) {
     mg_env_opener_free(o);
-    return mg_err_set(err, -EIO, "envelope: cannot set up the ciphers");
+    return rc;
   }
   *out = o;
   return 0;
@@ -518,7 +522,7 @@ static const unsigned char *opener_key(struct mg_env_opener *o,
   o->k[slot].set = 0;
   if (!(eph = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, env + OFF_EPH, 32)))
     return NULL;
-  if (derive_key(o->recv, eph, env + OFF_EPH, o->rpub, o->k[slot].key)) {
+  if (derive_key(o->b.x, eph, env + OFF_EPH, o->rpub, o->k[slot].key)) {
     EVP_PKEY_free(eph);
     return NULL;
   }
@@ -567,11 +571,11 @@ int mg_env_opener_open(struct mg_env_opener *o, const char *context,
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (EVP_DigestVerifyInit(o->mc, NULL, NULL, NULL, o->from) != 1) {
+  if (EVP_DigestVerifyInit(o->b.mc, NULL, NULL, NULL, o->b.ed) != 1) {
     rc = mg_err_set(err, -EIO, "envelope: cannot verify signatures");
     goto out;
   }
-  if (EVP_DigestVerify(o->mc, env + sig_off, SIG_LEN, msg, mlen) != 1) {
+  if (EVP_DigestVerify(o->b.mc, env + sig_off, SIG_LEN, msg, mlen) != 1) {
     rc = mg_err_set(err, -EBADMSG,
                     "envelope: offset %zu: bad signature (another sender or "
                     "record, or altered bytes)",
@@ -586,7 +590,7 @@ int mg_env_opener_open(struct mg_env_opener *o, const char *context,
     rc = mg_err_set(err, -ENOMEM, "out of memory");
     goto out;
   }
-  if (gcm_run(o->cc, o->gcm, key, env, context, env + OFF_CT, ct, pt,
+  if (gcm_run(o->b.cc, o->b.gcm, key, env, context, env + OFF_CT, ct, pt,
               (unsigned char *)(env + OFF_CT + ct), 0)) {
     rc = mg_err_set(err, -EBADMSG,
                     "envelope: offset 53: authentication failed (not sealed "
