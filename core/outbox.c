@@ -19,9 +19,9 @@ static void payload_aad(const char *kind, const char *ref, int64_t version,
   snprintf(out, 96, "outbox:%s:%s:%lld", kind, ref, (long long)version);
 }
 
-/* Prepare `sql` and bind the text args ?1..?n. NULL on failure. */
 /* A kept statement (mg_store_stmt: the sync client runs these per record,
- * N3) with text parameters bound.  Give it back with mg_store_stmt_done. */
+ * N3) with the text args ?1..?n bound; NULL on failure.  Give it back with
+ * mg_store_stmt_done. */
 static sqlite3_stmt *prep(struct mg_store *st, const char *sql,
                           const char *const *args, int n) {
   sqlite3_stmt *s = mg_store_stmt(st, sql);

@@ -644,8 +644,6 @@ static void seal_work(uv_work_t *req) {
   free(b64);
 }
 
-/* Ack a row; a case row only while it still holds the version sent (a
- * change meanwhile moved it on: that one is still owed). */
 /* A case snapshot is acknowledged only while its row still holds the
  * version sent (a newer one queued meanwhile stays due). */
 static void ack_row(struct mg_sync *s, const struct rec *r, time_t now) {
