@@ -269,10 +269,9 @@ static void work_records(struct job *j) {
     counts[b.r[i].status < 5 ? b.r[i].status : 0]++;
   mg_log_info("tenant",
               "city %s box %s batch %s: %zu records, %zu stored, %zu duplicate, "
-              "%zu stale, %zu rejected%s",
+              "%zu stale, %zu rejected",
               mg_t_pool_city(j->pool), box.box, b.id, b.n, counts[MG_T_STORED],
-              counts[MG_T_DUPLICATE], counts[MG_T_STALE], counts[MG_T_REJECTED],
-              "");
+              counts[MG_T_DUPLICATE], counts[MG_T_STALE], counts[MG_T_REJECTED]);
 out:
   free(results);
   EVP_PKEY_free(bs);
